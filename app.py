@@ -1,0 +1,15 @@
+"""The Mastra platform API: a table of contents of Blueprints and events."""
+
+from chalice import Chalice
+
+from chalicelib.events import steps, uploads
+from chalicelib.routes import auth, server, studio, tokens
+
+app = Chalice(app_name="mastra-platform")
+
+app.register_blueprint(auth.bp)
+app.register_blueprint(tokens.bp)
+app.register_blueprint(studio.bp)
+app.register_blueprint(server.bp)
+app.register_blueprint(uploads.bp)
+app.register_blueprint(steps.bp)

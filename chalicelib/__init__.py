@@ -1,0 +1,1 @@
+"""The Mastra platform control plane: what the Lambda functions ship."""

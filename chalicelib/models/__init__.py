@@ -1,0 +1,34 @@
+"""PynamoDB tables: the one definition of each."""
+
+from chalicelib.models.accounts import ApiToken, Membership, Organization, User
+from chalicelib.models.base import PlatformModel
+from chalicelib.models.deploys import Deploy, DeployLog
+from chalicelib.models.projects import Project, UniqueClaim
+
+ALL_MODELS: tuple[type[PlatformModel], ...] = (
+    Organization,
+    User,
+    Membership,
+    ApiToken,
+    Project,
+    UniqueClaim,
+    Deploy,
+    DeployLog,
+)
+
+# DynamoDB time-to-live attribute per table, where rows expire.
+TTL_ATTRIBUTES = {DeployLog: "expires_at"}
+
+__all__ = [
+    "ALL_MODELS",
+    "TTL_ATTRIBUTES",
+    "ApiToken",
+    "Deploy",
+    "DeployLog",
+    "Membership",
+    "Organization",
+    "PlatformModel",
+    "Project",
+    "UniqueClaim",
+    "User",
+]

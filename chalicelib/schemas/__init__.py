@@ -1,0 +1,1 @@
+"""pydantic request and response models, by endpoint group."""

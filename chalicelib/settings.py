@@ -1,0 +1,49 @@
+"""One settings object, read from the environment on first use."""
+
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Stage settings; every field maps to a `PLATFORM_*` variable."""
+
+    model_config = SettingsConfigDict(env_prefix="PLATFORM_", extra="ignore")
+
+    stage: str = "local"
+    region: str = Field(
+        "us-east-1",
+        validation_alias=AliasChoices(
+            "PLATFORM_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"
+        ),
+    )
+    aws_endpoint_url: str | None = Field(
+        None, validation_alias=AliasChoices("AWS_ENDPOINT_URL")
+    )
+    table_prefix: str = "mastra-local-"
+    artifact_bucket: str
+    step_queue_url: str
+    state_machine_arn: str
+    kms_key_id: str
+    runtime: str = "local.runtime:LocalRuntime"
+
+    max_artifact_bytes: int = 200 * 1024 * 1024
+    max_unpacked_bytes: int = 1024 * 1024 * 1024
+    upload_url_ttl_seconds: int = 900
+    log_retention_days: int = 14
+    build_timeout_seconds: int = 900
+    start_timeout_seconds: int = 120
+    sse_poll_seconds: float = 0.25
+    sse_max_seconds: int = 900
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the settings, reading the environment the first time."""
+    return Settings()  # type: ignore[call-arg]
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests and stage switches)."""
+    get_settings.cache_clear()

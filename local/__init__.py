@@ -1,0 +1,1 @@
+"""The embedded platform: emulator, HTTP front, workers and app processes."""
