@@ -96,7 +96,7 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def provision(endpoint: str, stage: str) -> dict[str, str]:
+def provision(endpoint: str | None, stage: str) -> dict[str, str]:
     """Create every table, the bucket, queues, key and state machine.
 
     Idempotent: existing resources are kept. Returns the `PLATFORM_*`
@@ -138,7 +138,7 @@ def provision(endpoint: str, stage: str) -> dict[str, str]:
         "PLATFORM_STEP_QUEUE_URL": step_url,
         "PLATFORM_STATE_MACHINE_ARN": machine_arn,
         "PLATFORM_KMS_KEY_ID": key_id,
-        "AWS_ENDPOINT_URL": endpoint,
+        **({"AWS_ENDPOINT_URL": endpoint} if endpoint else {}),
         **FAKE_CREDENTIALS,
     }
 

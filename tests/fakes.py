@@ -1,0 +1,45 @@
+"""Fakes with the real interfaces, for tests that must not start processes."""
+
+from pathlib import Path
+
+from chalicelib.models import Deploy
+from chalicelib.services.artifacts import Layout, extract
+from chalicelib.services.runtime import LogSink, StepFailed
+
+
+class FakeRuntime:
+    """Unpacks like the real runtime, then pretends to run the app.
+
+    Class attributes steer it, so a test can make a step fail.
+    """
+
+    fail_build: str | None = None
+    fail_health: str | None = None
+    started: list[str] = []  # noqa: RUF012 - shared on purpose, reset per test
+    stopped: list[str] = []  # noqa: RUF012
+
+    def __init__(self) -> None:
+        self.root = Path("/tmp/mastra-fake-runtime")
+
+    def build(
+        self, deploy: Deploy, artifact: Path, layout: Layout, log: LogSink
+    ) -> None:
+        extract(artifact, self.root / deploy.id, layout)
+        log("build", "fake install done")
+        if self.fail_build:
+            raise StepFailed(self.fail_build)
+
+    def start(self, deploy: Deploy, env: dict[str, str], log: LogSink) -> str:
+        self.started.append(deploy.id)
+        log("deploy", f"fake start with {sorted(env)}")
+        return f"http://127.0.0.1:9/{deploy.id}"
+
+    def wait_healthy(self, deploy: Deploy, timeout: float, log: LogSink) -> None:
+        if self.fail_health:
+            raise StepFailed(self.fail_health)
+
+    def mark_running(self, deploy_id: str) -> None:
+        return None
+
+    def stop(self, deploy_id: str) -> None:
+        self.stopped.append(deploy_id)
