@@ -105,7 +105,8 @@ def provision(endpoint: str | None, stage: str) -> dict[str, str]:
     names = Names(stage)
     session = boto3.Session(
         aws_access_key_id="local",
-        aws_secret_access_key="local",  # noqa: S106 - emulator only region_name=REGION
+        aws_secret_access_key="local",  # noqa: S106 - emulator only
+        region_name=REGION,
     )
 
     def client(service: str) -> Any:

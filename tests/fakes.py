@@ -1,5 +1,6 @@
 """Fakes with the real interfaces, for tests that must not start processes."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 from chalicelib.models import Deploy
@@ -15,6 +16,8 @@ class FakeRuntime:
 
     fail_build: str | None = None
     fail_health: str | None = None
+    # Called with the deploy while the build runs (to race a cancel against it).
+    during_build: Callable[[Deploy], None] | None = None
     started: list[str] = []  # noqa: RUF012 - shared on purpose, reset per test
     stopped: list[str] = []  # noqa: RUF012
 
@@ -26,6 +29,9 @@ class FakeRuntime:
     ) -> None:
         extract(artifact, self.root / deploy.id, layout)
         log("build", "fake install done")
+        hook = FakeRuntime.during_build
+        if hook is not None:
+            hook(deploy)
         if self.fail_build:
             raise StepFailed(self.fail_build)
 

@@ -1,0 +1,112 @@
+"""Start `python -m local run` as a real process, the way the README does."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningPlatform:
+    url: str
+    token: str
+    org_id: str
+    state_dir: Path
+    output: list[str]
+
+    def env(self) -> dict[str, str]:
+        return {
+            "MASTRA_PLATFORM_API_URL": self.url,
+            "MASTRA_API_TOKEN": self.token,
+            "MASTRA_ORG_ID": self.org_id,
+        }
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "Authorization": f"Bearer {self.token}",
+            "x-organization-id": self.org_id,
+        }
+
+
+@contextmanager
+def local_platform(
+    state_dir: Path, extra_env: dict[str, str] | None = None, timeout: float = 90
+) -> Iterator[RunningPlatform]:
+    """Run the platform until the block ends, then stop it by its own pid."""
+    port, emulator_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "PLATFORM_PORT": str(port),
+        "PLATFORM_EMULATOR_PORT": str(emulator_port),
+        "PLATFORM_STATE_DIR": str(state_dir),
+        "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
+    }
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        env.pop(name, None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local", "run"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    output: list[str] = []
+    exports: dict[str, str] = {}
+    ready = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.append(line.rstrip("\n"))
+            if line.startswith("export "):
+                name, _, value = line[len("export ") :].strip().partition("=")
+                exports[name] = value
+                if name == "MASTRA_ORG_ID":
+                    ready.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready.wait(0.2):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("platform did not start:\n" + "\n".join(output))
+        yield RunningPlatform(
+            exports["MASTRA_PLATFORM_API_URL"],
+            exports["MASTRA_API_TOKEN"],
+            exports["MASTRA_ORG_ID"],
+            state_dir,
+            output,
+        )
+    finally:
+        stop(process)
+        reader.join(timeout=5)
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
