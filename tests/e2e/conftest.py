@@ -7,6 +7,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.local_platform import ROOT, RunningPlatform, local_platform
@@ -73,3 +74,49 @@ def platform_process(
     state = Path(tmp_path_factory.mktemp("e2e-state"))
     with local_platform(state) as platform:
         yield platform
+
+
+class Deployments:
+    """Runs `mastra <product> deploy` once per product and remembers it."""
+
+    def __init__(self, app: Path, home: Path, platform: RunningPlatform) -> None:
+        self.app, self.home, self.platform = app, home, platform
+        self._done: dict[str, tuple[str, str]] = {}
+
+    def get(self, product: str) -> tuple[str, str]:
+        """(project id, CLI output) of a finished deploy of `product`."""
+        if product not in self._done:
+            project_id = self._project(product)
+            workdir = self.app.parent / f"{self.app.name}-{product}"
+            if not workdir.exists():
+                shutil.copytree(self.app, workdir, symlinks=True)
+            env = {
+                **node_env(self.home),
+                **self.platform.env(),
+                "MASTRA_PROJECT_ID": project_id,
+            }
+            output = run(
+                ["npx", "--no-install", "mastra", product, "deploy", "--yes"],
+                workdir,
+                env,
+                timeout=900,
+            )
+            self._done[product] = (project_id, output)
+        return self._done[product]
+
+    def _project(self, product: str) -> str:
+        response = httpx.post(
+            f"{self.platform.url}/v1/{product}/projects",
+            headers=self.platform.headers(),
+            json={"name": f"sample {product}"},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        return str(response.json()["project"]["id"])
+
+
+@pytest.fixture(scope="session")
+def deployments(
+    sample_app: Path, cli_home: Path, platform_process: RunningPlatform
+) -> Deployments:
+    return Deployments(sample_app, cli_home, platform_process)

@@ -8,7 +8,10 @@ import http from 'node:http';
 const port = Number(process.env.PORT);
 http.createServer((req, res) => {
   if (req.url === '/health') { res.end('{"success":true}'); return; }
-  if (req.url === '/env') { res.end(JSON.stringify({greeting: process.env.SAMPLE_GREETING ?? null})); return; }
+  if (req.url === '/env') {
+    res.end(JSON.stringify({greeting: process.env.SAMPLE_GREETING ?? null}));
+    return;
+  }
   res.statusCode = 404; res.end('{}');
 }).listen(port, process.env.MASTRA_HOST, () => console.log(`listening on ${port}`));
 """
