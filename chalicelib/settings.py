@@ -36,6 +36,15 @@ class Settings(BaseSettings):
     start_timeout_seconds: int = 120
     sse_poll_seconds: float = 0.25
     sse_max_seconds: int = 900
+    # Server projects in operation (issue 4).
+    idle_stop_seconds: int = 900
+    apps_domain: str = "apps.mastra.localhost"
+    dns_resolver: str = "127.0.0.1:53"
+    domain_check_seconds: int = 300
+    runtime_log_page: int = 200
+    deploy_budget_seconds: int = 1800
+    snapshot_seconds: float = 10.0
+    cleanup_seconds: float = 60.0
 
 
 @lru_cache(maxsize=1)

@@ -1,5 +1,6 @@
 """Fakes with the real interfaces, for tests that must not start processes."""
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -49,3 +50,11 @@ class FakeRuntime:
 
     def stop(self, deploy_id: str) -> None:
         self.stopped.append(deploy_id)
+
+    def prune(self, keep: set[str]) -> list[str]:
+        if not self.root.exists():
+            return []
+        gone = sorted(p.name for p in self.root.iterdir() if p.name not in keep)
+        for name in gone:
+            shutil.rmtree(self.root / name, ignore_errors=True)
+        return gone

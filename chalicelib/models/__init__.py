@@ -3,6 +3,7 @@
 from chalicelib.models.accounts import ApiToken, Membership, Organization, User
 from chalicelib.models.base import PlatformModel
 from chalicelib.models.deploys import Deploy, DeployLog
+from chalicelib.models.operations import Domain, ProjectEnv, RuntimeLog
 from chalicelib.models.projects import Project, UniqueClaim
 
 ALL_MODELS: tuple[type[PlatformModel], ...] = (
@@ -14,10 +15,13 @@ ALL_MODELS: tuple[type[PlatformModel], ...] = (
     UniqueClaim,
     Deploy,
     DeployLog,
+    ProjectEnv,
+    Domain,
+    RuntimeLog,
 )
 
 # DynamoDB time-to-live attribute per table, where rows expire.
-TTL_ATTRIBUTES = {DeployLog: "expires_at"}
+TTL_ATTRIBUTES = {DeployLog: "expires_at", RuntimeLog: "expires_at"}
 
 __all__ = [
     "ALL_MODELS",
@@ -25,10 +29,13 @@ __all__ = [
     "ApiToken",
     "Deploy",
     "DeployLog",
+    "Domain",
     "Membership",
     "Organization",
     "PlatformModel",
     "Project",
+    "ProjectEnv",
+    "RuntimeLog",
     "UniqueClaim",
     "User",
 ]

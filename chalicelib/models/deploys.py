@@ -21,6 +21,17 @@ class DeployProjectIndex(GlobalSecondaryIndex["Deploy"]):
     created_at = UTCDateTimeAttribute(range_key=True)
 
 
+class DeployStatusIndex(GlobalSecondaryIndex["Deploy"]):
+    """Deploys by status, oldest first: what the scheduled cleanup reads."""
+
+    class Meta:
+        index_name = "status-index"
+        projection = AllProjection()
+
+    status = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
 class Deploy(PlatformModel):
     """One build-and-run of an uploaded artifact; `status` moves by rule."""
 
@@ -39,6 +50,8 @@ class Deploy(PlatformModel):
     artifact_key = UnicodeAttribute()
     artifact_size = NumberAttribute(null=True)
     env_ciphertext = BinaryAttribute(null=True, legacy_encoding=False)
+    # The env the app was started with (stored merged under the deploy's own).
+    run_env_ciphertext = BinaryAttribute(null=True, legacy_encoding=False)
     git_branch = UnicodeAttribute(null=True)
     mastra_version = UnicodeAttribute(null=True)
     execution_arn = UnicodeAttribute(null=True)
@@ -51,6 +64,7 @@ class Deploy(PlatformModel):
     updated_at = UTCDateTimeAttribute()
     version = VersionAttribute()
     project_index = DeployProjectIndex()
+    status_index = DeployStatusIndex()
 
 
 class DeployLog(PlatformModel):

@@ -11,7 +11,7 @@ from chalicelib import aws
 from chalicelib.errors import BadRequest, Conflict, NotFound
 from chalicelib.log import logger
 from chalicelib.models import Deploy, Project
-from chalicelib.services import deploy_logs, lifecycle
+from chalicelib.services import deploy_logs, lifecycle, runtime_logs
 from chalicelib.services.clock import new_id, now
 from chalicelib.services.lifecycle import IN_PROGRESS, TERMINAL, Status
 from chalicelib.services.sealing import seal_json, unseal_json
@@ -231,6 +231,11 @@ def stop(deploy: Deploy) -> Deploy:
     return deploy
 
 
+def end_execution(deploy: Deploy, cause: str) -> None:
+    """Stop the deploy's Step Functions execution, if it has one."""
+    _end_execution(deploy, cause)
+
+
 def _end_execution(deploy: Deploy, cause: str) -> None:
     if deploy.execution_arn is None:
         return
@@ -273,6 +278,7 @@ def delete_project_deploys(project: Project) -> None:
             if Status(deploy.status) not in TERMINAL:
                 stop(deploy)
             deploy_logs.delete_all(deploy.id)
+            runtime_logs.delete_all(deploy.id)
             deploy.delete()
 
 

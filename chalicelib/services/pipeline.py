@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 from chalicelib import aws
 from chalicelib.log import logger
 from chalicelib.models import Deploy
-from chalicelib.services import deploy_logs, deploys, lifecycle
+from chalicelib.services import deploy_logs, deploys, env, lifecycle
 from chalicelib.services.artifacts import ArtifactError, Layout, inspect
 from chalicelib.services.lifecycle import TERMINAL, Status
 from chalicelib.services.runtime import StepFailed, get_runtime
@@ -156,7 +156,8 @@ def start(deploy_id: str) -> None:
     """Start the built app with PORT and the deploy's environment."""
     deploy = lifecycle.transition(deploy_id, Status.STARTING)
     deploy_logs.append(deploy_id, deploy_logs.DEPLOY, "info", ["Starting app"])
-    url = get_runtime().start(deploy, deploys.env_vars(deploy), _sink(deploy_id))
+    values = env.runtime_env(deploy, deploys.env_vars(deploy))
+    url = get_runtime().start(deploy, values, _sink(deploy_id))
     deploy.update(actions=[Deploy.instance_url.set(url)])
 
 

@@ -82,8 +82,10 @@ def release_slug(project: Project) -> None:
 
 def delete_project(project: Project) -> None:
     """Delete a project with its deploys, their logs and running apps."""
-    from chalicelib.services import deploys
+    from chalicelib.services import deploys, domains, env
 
     deploys.delete_project_deploys(project)
+    domains.remove_all(project)
+    env.delete(project)
     release_slug(project)
     project.delete()

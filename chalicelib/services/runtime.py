@@ -36,6 +36,9 @@ class Runtime(Protocol):
     def stop(self, deploy_id: str) -> None:
         """Stop the app (if any) and forget its working folder."""
 
+    def prune(self, keep: set[str]) -> list[str]:
+        """Remove working state of every deploy not in `keep`; return their ids."""
+
 
 @lru_cache(maxsize=1)
 def get_runtime() -> Runtime:
