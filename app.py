@@ -3,7 +3,14 @@
 from chalice import Chalice
 
 from chalicelib.events import schedules, steps, uploads
-from chalicelib.routes import auth, server, server_ops, studio, tokens
+from chalicelib.routes import (
+    auth,
+    gateway,
+    server,
+    server_ops,
+    studio,
+    tokens,
+)
 
 app = Chalice(app_name="mastra-platform")
 
@@ -12,6 +19,7 @@ app.register_blueprint(tokens.bp)
 app.register_blueprint(studio.bp)
 app.register_blueprint(server.bp)
 app.register_blueprint(server_ops.bp)
+app.register_blueprint(gateway.bp)
 app.register_blueprint(uploads.bp)
 app.register_blueprint(steps.bp)
 app.register_blueprint(schedules.bp)

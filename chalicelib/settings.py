@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     start_timeout_seconds: int = 120
     sse_poll_seconds: float = 0.25
     sse_max_seconds: int = 900
+    # LLM gateway (issue 5).
+    gateway_log_retention_days: int = 30
+    gateway_connect_timeout_seconds: float = 10.0
+    gateway_read_timeout_seconds: float = 600.0
+    gateway_estimate_output_tokens: int = 4096
     # Server projects in operation (issue 4).
     idle_stop_seconds: int = 900
     apps_domain: str = "apps.mastra.localhost"

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from chalicelib import gateway_proxy
 from chalicelib.errors import ProblemError
 from chalicelib.log import logger
 from chalicelib.services import deploy_logs, deploys, lifecycle
@@ -83,6 +84,7 @@ ROUTES = [
         studio_log_stream,
         methods=["GET"],
     ),
+    *gateway_proxy.ROUTES,
 ]
 
 

@@ -3,6 +3,14 @@
 from chalicelib.models.accounts import ApiToken, Membership, Organization, User
 from chalicelib.models.base import PlatformModel
 from chalicelib.models.deploys import Deploy, DeployLog
+from chalicelib.models.gateway import (
+    GatewayBinding,
+    GatewayKey,
+    GatewayProject,
+    GatewayRateWindow,
+    GatewayRequest,
+    GatewayUsage,
+)
 from chalicelib.models.operations import Domain, ProjectEnv, RuntimeLog
 from chalicelib.models.projects import Project, UniqueClaim
 
@@ -18,10 +26,21 @@ ALL_MODELS: tuple[type[PlatformModel], ...] = (
     ProjectEnv,
     Domain,
     RuntimeLog,
+    GatewayProject,
+    GatewayKey,
+    GatewayBinding,
+    GatewayRequest,
+    GatewayUsage,
+    GatewayRateWindow,
 )
 
 # DynamoDB time-to-live attribute per table, where rows expire.
-TTL_ATTRIBUTES = {DeployLog: "expires_at", RuntimeLog: "expires_at"}
+TTL_ATTRIBUTES = {
+    DeployLog: "expires_at",
+    RuntimeLog: "expires_at",
+    GatewayRequest: "expires_at",
+    GatewayRateWindow: "expires_at",
+}
 
 __all__ = [
     "ALL_MODELS",
@@ -30,6 +49,12 @@ __all__ = [
     "Deploy",
     "DeployLog",
     "Domain",
+    "GatewayBinding",
+    "GatewayKey",
+    "GatewayProject",
+    "GatewayRateWindow",
+    "GatewayRequest",
+    "GatewayUsage",
     "Membership",
     "Organization",
     "PlatformModel",
