@@ -2,9 +2,10 @@
 
 The last user message steers each reply with words in it:
 `status:<code>` answers that error, `slow:<seconds>` delays the first
-token, `hold` waits until `release()` is called, `tool` answers with a tool
-call, `nousage` streams without a usage chunk, `cached:<n>` reports n cached
-input tokens, `words:<n>` makes a reply of n words. Everything it was sent
+token, `drip:<seconds>` pauses between streamed chunks, `hold` waits until
+`release()` is called, `tool` answers with a tool call, `nousage` streams
+without a usage chunk, `cached:<n>` reports n cached input tokens,
+`words:<n>` makes a reply of n words. Everything it was sent
 and the usage it reported are kept for tests to compare with the gateway's
 request records.
 """
@@ -27,7 +28,7 @@ from starlette.routing import Route
 
 from tests.local_platform import free_port
 
-DIRECTIVE = re.compile(r"(status|slow|cached|words):([0-9.]+)")
+DIRECTIVE = re.compile(r"(status|slow|drip|cached|words):([0-9.]+)")
 
 
 @dataclass
@@ -56,6 +57,7 @@ class Reported:
 class Plan:
     status: int | None = None
     slow: float = 0.0
+    drip: float = 0.0
     hold: bool = False
     tool: bool = False
     nousage: bool = False
@@ -83,6 +85,8 @@ def _plan(text: str) -> Plan:
             plan.status = int(value)
         elif name == "slow":
             plan.slow = float(value)
+        elif name == "drip":
+            plan.drip = float(value)
         elif name == "cached":
             plan.cached = int(value)
         elif name == "words":
@@ -220,7 +224,7 @@ class FakeUpstream:
         else:
             for i, word in enumerate(words):
                 yield _sse(chunk({"content": word if i == 0 else f" {word}"}))
-                await asyncio.sleep(0)
+                await asyncio.sleep(plan.drip)
             yield _sse(chunk({}, "stop"))
         if usage is not None:
             yield _sse(

@@ -9,6 +9,7 @@ request record, whatever happens (refusal, upstream error, disconnect).
 import asyncio
 import json
 import time
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,13 +89,15 @@ def refusal_reply(endpoint: Endpoint, refusal: Refusal, request_id: str) -> Repl
     )
 
 
-_clients: dict[int, httpx.AsyncClient] = {}
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def http_client() -> httpx.AsyncClient:
     """One pooled upstream client per event loop."""
-    loop_id = id(asyncio.get_running_loop())
-    client = _clients.get(loop_id)
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
     if client is None or client.is_closed:
         settings = get_settings()
         client = httpx.AsyncClient(
@@ -104,7 +107,7 @@ def http_client() -> httpx.AsyncClient:
             ),
             limits=httpx.Limits(max_connections=512, max_keepalive_connections=64),
         )
-        _clients[loop_id] = client
+        _clients[loop] = client
     return client
 
 

@@ -1,0 +1,330 @@
+"""The proxy over real sockets: streaming app and fake upstream on loopback,
+AWS as in-process moto."""
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from httpx_sse import connect_sse
+
+from chalicelib.models import GatewayKey, GatewayRequest, GatewayUsage
+from chalicelib.services.gateway import keys
+from chalicelib.services.gateway.catalogue import get_catalogue
+from chalicelib.streaming import create_app
+from tests.conftest import Caller
+from tests.fakes_upstream import FakeUpstream, fake_upstream, serve_in_thread
+
+PLATFORM_OPENAI = "sk-platform-openai-0000"
+
+
+@dataclass
+class Gateway:
+    url: str
+    upstream: FakeUpstream
+    project: Any
+    key: Any
+    secret: str
+
+    def new_key(self, **limits: Any) -> tuple[Any, str]:
+        return keys.create_key(self.project, keys.KeyLimits(label="extra", **limits))
+
+    def post(
+        self, path: str, payload: dict, secret: str | None = None, **h: str
+    ) -> Any:
+        headers = {"authorization": f"Bearer {secret or self.secret}", **h}
+        return httpx.post(
+            f"{self.url}{path}", json=payload, headers=headers, timeout=30
+        )
+
+    def records(self) -> list[GatewayRequest]:
+        return list(GatewayRequest.query(self.project.id, consistent_read=True))
+
+
+@pytest.fixture
+def gateway(admin: Caller, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway]:
+    with fake_upstream() as upstream:
+        monkeypatch.setenv("GATEWAY_UPSTREAM_OPENAI_URL", f"{upstream.url}/v1")
+        monkeypatch.setenv("GATEWAY_UPSTREAM_ANTHROPIC_URL", f"{upstream.url}/v1/")
+        monkeypatch.setenv("GATEWAY_PROVIDER_OPENAI_API_KEY", PLATFORM_OPENAI)
+        project = keys.create_project(admin.org_id, "proxy tests")
+        key, secret = keys.create_key(project, keys.KeyLimits(label="main"))
+        with serve_in_thread(create_app()) as url:
+            yield Gateway(url, upstream, project, key, secret)
+
+
+def chat(text: str, **extra: Any) -> dict:
+    return {
+        "model": "openai/gpt-4o-mini",
+        "messages": [{"role": "user", "content": text}],
+        **extra,
+    }
+
+
+def test_plain_chat_is_routed_by_prefix_and_recorded(gateway):
+    response = gateway.post("/v1/chat/completions", chat("hello there words:3"))
+
+    assert response.status_code == 200, response.text
+    assert response.json()["choices"][0]["message"]["content"] == "word0 word1 word2"
+    seen = gateway.upstream.seen[-1]
+    assert (seen.path, seen.model) == ("/v1/chat/completions", "gpt-4o-mini")
+    assert seen.credential == PLATFORM_OPENAI
+    [record] = gateway.records()
+    assert record.request_id == response.headers["x-request-id"]
+    assert (record.model, record.provider, record.endpoint) == (
+        "openai/gpt-4o-mini",
+        "openai",
+        "/v1/chat/completions",
+    )
+    assert (record.status_code, record.is_stream, record.source) == (
+        200,
+        False,
+        "platform",
+    )
+    reported = gateway.upstream.reported[-1]
+    assert record.prompt_tokens == reported.prompt_tokens == 3
+    assert record.completion_tokens == 3
+    model = get_catalogue().model("openai/gpt-4o-mini")
+    assert record.cost_nanos == model.cost_nanos(3, 3, 0) > 0
+
+
+def test_stream_passes_events_and_hides_the_usage_chunk_it_asked_for(gateway):
+    with (
+        httpx.Client(timeout=30) as client,
+        connect_sse(
+            client,
+            "POST",
+            f"{gateway.url}/v1/chat/completions",
+            json=chat("stream please words:4 cached:1", stream=True),
+            headers={"authorization": f"Bearer {gateway.secret}"},
+        ) as source,
+    ):
+        events = [event.data for event in source.iter_sse()]
+
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert all(c["choices"] for c in chunks)
+    sent = gateway.upstream.seen[-1].body
+    assert sent["stream_options"] == {"include_usage": True}
+    [record] = gateway.records()
+    reported = gateway.upstream.reported[-1]
+    assert record.is_stream
+    assert reported.usage_sent
+    assert (record.prompt_tokens, record.completion_tokens, record.cached_tokens) == (
+        reported.prompt_tokens,
+        reported.completion_tokens,
+        reported.cached_tokens,
+    )
+    assert record.first_token_ms is not None
+
+
+def test_stream_keeps_the_usage_chunk_for_a_client_that_asked(gateway):
+    payload = chat("words:2", stream=True, stream_options={"include_usage": True})
+    with (
+        httpx.Client(timeout=30) as client,
+        connect_sse(
+            client,
+            "POST",
+            f"{gateway.url}/v1/chat/completions",
+            json=payload,
+            headers={"authorization": f"Bearer {gateway.secret}"},
+        ) as source,
+    ):
+        chunks = [json.loads(e.data) for e in source.iter_sse() if e.data != "[DONE]"]
+
+    assert chunks[-1]["choices"] == []
+    assert chunks[-1]["usage"]["completion_tokens"] == 2
+
+
+def test_stream_without_usage_chunk_records_zero_tokens(gateway):
+    with httpx.stream(
+        "POST",
+        f"{gateway.url}/v1/chat/completions",
+        json=chat("nousage words:2", stream=True),
+        headers={"authorization": f"Bearer {gateway.secret}"},
+        timeout=30,
+    ) as response:
+        text = "".join(response.iter_text())
+
+    assert "word1" in text
+    [record] = gateway.records()
+    assert (record.status_code, record.completion_tokens, record.cost_nanos) == (
+        200,
+        0,
+        0,
+    )
+
+
+def test_upstream_errors_keep_the_provider_format_and_status(gateway):
+    response = gateway.post("/v1/chat/completions", chat("status:503"))
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "fake_503"
+    anthropic = gateway.post(
+        "/v1/messages",
+        {
+            "model": "anthropic/claude-haiku-4-5",
+            "max_tokens": 50,
+            "messages": [{"role": "user", "content": "status:400"}],
+        },
+        **{"x-api-key": gateway.secret},
+    )
+    assert anthropic.status_code == 400
+    records = {r.endpoint: r for r in gateway.records()}
+    assert records["/v1/chat/completions"].error == "fake upstream failure 503"
+    # Anthropic has no platform key here and no binding: refused by the gateway.
+    assert anthropic.json()["type"] == "error"
+    assert "anthropic" in anthropic.json()["error"]["message"]
+    assert records["/v1/messages"].status_code == 400
+
+
+def test_gateway_errors_use_each_endpoints_format(gateway):
+    openai_style = gateway.post("/v1/chat/completions", chat("x"), secret="mgk_bad")
+    assert openai_style.status_code == 401
+    assert openai_style.json()["error"]["code"] == "invalid_api_key"
+    anthropic_style = gateway.post(
+        "/v1/messages", {"model": "claude-haiku-4-5"}, secret="mgk_bad"
+    )
+    assert anthropic_style.status_code == 401
+    assert anthropic_style.json()["error"]["type"] == "authentication_error"
+    unknown = gateway.post("/v1/chat/completions", chat("x", model="openai/nope"))
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == "model_not_found"
+    assert gateway.upstream.seen == []
+
+
+def test_key_binding_beats_project_binding_beats_platform(gateway):
+    scope_key = keys.key_scope(gateway.key.id)
+    scope_project = keys.project_scope(gateway.project.id)
+    keys.put_binding(gateway.project, scope_project, "openai", "sk-project-1111")
+    gateway.post("/v1/chat/completions", chat("a"))
+    keys.put_binding(gateway.project, scope_key, "openai", "sk-key-2222")
+    gateway.post("/v1/chat/completions", chat("b"))
+
+    used = [s.credential for s in gateway.upstream.seen]
+
+    assert used == ["sk-project-1111", "sk-key-2222"]
+    sources = sorted(r.source for r in gateway.records())
+    assert sources == ["key", "project"]
+
+
+def test_anthropic_messages_with_x_api_key_and_binding(gateway):
+    keys.put_binding(
+        gateway.project, keys.project_scope(gateway.project.id), "anthropic", "sk-ant-1"
+    )
+    response = gateway.post(
+        "/v1/messages",
+        {
+            "model": "anthropic/claude-haiku-4-5",
+            "max_tokens": 64,
+            "messages": [{"role": "user", "content": "hi there cached:1 words:3"}],
+        },
+        **{"x-api-key": gateway.secret, "authorization": ""},
+    )
+
+    assert response.status_code == 200, response.text
+    seen = gateway.upstream.seen[-1]
+    assert seen.credential == "sk-ant-1"
+    assert seen.headers["anthropic-version"] == "2023-06-01"
+    [record] = gateway.records()
+    assert (record.prompt_tokens, record.cached_tokens, record.completion_tokens) == (
+        4,
+        1,
+        3,
+    )
+
+
+def test_allowed_models_limit_requests_and_the_model_list(gateway):
+    _, secret = gateway.new_key(allowed_models=["openai/gpt-4o"])
+
+    refused = gateway.post("/v1/chat/completions", chat("x"), secret=secret)
+    listed = httpx.get(
+        f"{gateway.url}/v1/models", headers={"x-api-key": secret}, timeout=10
+    )
+
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "model_not_allowed"
+    assert listed.json()["object"] == "list"
+    assert [m["id"] for m in listed.json()["data"]] == ["openai/gpt-4o"]
+
+
+def test_rate_limit_answers_429_with_retry_after(gateway):
+    _, secret = gateway.new_key(rate_limit_rpm=2)
+    # Five requests put three in one minute even across a minute boundary.
+    responses = [
+        gateway.post("/v1/chat/completions", chat("x"), secret=secret) for _ in range(5)
+    ]
+
+    statuses = [r.status_code for r in responses]
+    assert statuses[0] == 200
+    assert set(statuses) == {200, 429}
+    limited = next(r for r in responses if r.status_code == 429)
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    assert limited.json()["error"]["type"] == "rate_limit_error"
+    assert len(gateway.upstream.seen) == statuses.count(200)
+
+
+def test_spend_limit_settles_to_the_real_cost(gateway):
+    key, secret = gateway.new_key(spend_limit_nanos=10_000_000)
+    response = gateway.post(
+        "/v1/chat/completions", chat("words:2", max_tokens=10), secret=secret
+    )
+
+    assert response.status_code == 200
+    stored = GatewayKey.get(key.id, consistent_read=True)
+    [record] = gateway.records()
+    assert stored.spent_nanos == stored.committed_nanos == record.cost_nanos
+
+
+def test_revoked_key_is_refused_on_the_next_request(gateway):
+    assert gateway.post("/v1/chat/completions", chat("x")).status_code == 200
+    keys.revoke_key(gateway.key)
+    assert gateway.post("/v1/chat/completions", chat("x")).status_code == 401
+
+
+def test_counters_add_up_per_dimension(gateway):
+    for _ in range(2):
+        gateway.post("/v1/chat/completions", chat("one two words:3"))
+    gateway.post("/v1/chat/completions", chat("status:500"))
+
+    counters = {}
+    for dimension in ("all", "model", "provider", "api_key_id"):
+        found = list(GatewayUsage.query(f"{gateway.project.id}#1h#{dimension}"))
+        assert len(found) == 1
+        counters[dimension] = found[0]
+    for counter in counters.values():
+        assert (counter.requests, counter.errors) == (3, 1)
+        assert counter.completion_tokens == 6
+        assert counter.prompt_tokens == sum(
+            r.prompt_tokens for r in gateway.upstream.reported
+        )
+    assert counters["model"].bucket.endswith("#openai/gpt-4o-mini")
+    assert counters["api_key_id"].bucket.endswith(f"#{gateway.key.id}")
+    assert counters["all"].cost_nanos == sum(r.cost_nanos for r in gateway.records())
+
+
+def test_client_disconnect_mid_stream_still_leaves_a_record(gateway):
+    body = json.dumps(chat("drip:0.05 words:400", stream=True)).encode()
+    host, port = gateway.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+            + f"Authorization: Bearer {gateway.secret}\r\n".encode()
+            + b"Content-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        assert sock.recv(64).startswith(b"HTTP/1.1 200")
+
+    deadline = time.monotonic() + 20
+    while not gateway.records() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    [record] = gateway.records()
+    assert record.is_stream
+    assert record.status_code == 499
+    assert record.error == "client disconnected mid-stream"
+    assert record.first_token_ms is not None
