@@ -6,6 +6,9 @@ from chalicelib.events import schedules, steps, uploads
 from chalicelib.routes import (
     auth,
     gateway,
+    login,
+    members,
+    orgs,
     server,
     server_ops,
     studio,
@@ -16,6 +19,9 @@ app = Chalice(app_name="mastra-platform")
 
 app.register_blueprint(auth.bp)
 app.register_blueprint(tokens.bp)
+app.register_blueprint(members.bp)
+app.register_blueprint(orgs.bp)
+app.register_blueprint(login.bp)
 app.register_blueprint(studio.bp)
 app.register_blueprint(server.bp)
 app.register_blueprint(server_ops.bp)

@@ -66,6 +66,11 @@ class Conflict(ProblemError):
     title = "Conflict"
 
 
+class Gone(ProblemError):
+    status = 410
+    title = "Gone"
+
+
 class PayloadTooLarge(ProblemError):
     status = 413
     title = "Payload Too Large"
@@ -79,6 +84,11 @@ class UnsupportedMediaType(ProblemError):
 class Unprocessable(ProblemError):
     status = 422
     title = "Unprocessable Content"
+
+
+class TooManyRequests(ProblemError):
+    status = 429
+    title = "Too Many Requests"
 
 
 class ServiceUnavailable(ProblemError):

@@ -10,7 +10,12 @@ from chalice import Blueprint, Response
 from chalice.app import Request
 from pydantic import BaseModel, ValidationError
 
-from chalicelib.errors import BadRequest, ProblemError, UnsupportedMediaType
+from chalicelib.errors import (
+    BadRequest,
+    Forbidden,
+    ProblemError,
+    UnsupportedMediaType,
+)
 from chalicelib.log import logger
 from chalicelib.services.auth import Principal, authenticate
 
@@ -37,6 +42,7 @@ class RouteRule:
     path: str
     method: str
     auth: bool
+    admin: bool = False
 
 
 ROUTE_RULES: list[RouteRule] = []
@@ -116,9 +122,15 @@ class Api:
         self.blueprint = blueprint
 
     def route(
-        self, path: str, method: str, *, auth: bool = True, status: int = 200
+        self,
+        path: str,
+        method: str,
+        *,
+        auth: bool = True,
+        status: int = 200,
+        admin: bool = False,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        ROUTE_RULES.append(RouteRule(path, method, auth))
+        ROUTE_RULES.append(RouteRule(path, method, auth, admin))
 
         def register(handler: Callable[..., Any]) -> Callable[..., Any]:
             @functools.wraps(handler)
@@ -126,6 +138,10 @@ class Api:
                 request = self.blueprint.current_request
                 try:
                     principal = authenticate(_headers(request)) if auth else None
+                    if admin and not (principal and principal.is_admin):
+                        raise Forbidden(
+                            "This needs the admin role in the organization."
+                        )
                     call = Call(request, principal)  # type: ignore[arg-type]
                     result = handler(call, **params)
                 except ProblemError as exc:

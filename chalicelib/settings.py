@@ -36,6 +36,14 @@ class Settings(BaseSettings):
     start_timeout_seconds: int = 120
     sse_poll_seconds: float = 0.25
     sse_max_seconds: int = 900
+
+    # Accounts (issue 3): sign-in sessions, invitations, sign-in throttling.
+    public_url: str | None = None
+    access_token_ttl_seconds: int = 3600
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    invitation_ttl_days: int = 7
+    login_max_failures: int = 5
+    login_window_seconds: int = 900
     # LLM gateway (issue 5).
     gateway_log_retention_days: int = 30
     gateway_connect_timeout_seconds: float = 10.0

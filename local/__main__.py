@@ -121,6 +121,11 @@ def _announce(port: int, identity: seed.Identity, state: Path) -> None:
     )
     for line in lines:
         print(line, flush=True)
+    print(
+        f"Sign in with `mastra auth login` as {identity.email}; the password is "
+        f"in {state / 'identity.json'} (set PLATFORM_ADMIN_PASSWORD to choose it).",
+        flush=True,
+    )
     print("Press Ctrl-C to stop.", flush=True)
 
 

@@ -11,6 +11,15 @@ from chalicelib.models.gateway import (
     GatewayRequest,
     GatewayUsage,
 )
+from chalicelib.models.members import (
+    AuditEvent,
+    EmailClaim,
+    Invitation,
+    LoginThrottle,
+    OutboxMessage,
+    PendingInvitation,
+    Session,
+)
 from chalicelib.models.operations import Domain, ProjectEnv, RuntimeLog
 from chalicelib.models.projects import Project, UniqueClaim
 
@@ -26,6 +35,13 @@ ALL_MODELS: tuple[type[PlatformModel], ...] = (
     ProjectEnv,
     Domain,
     RuntimeLog,
+    Invitation,
+    PendingInvitation,
+    EmailClaim,
+    OutboxMessage,
+    AuditEvent,
+    Session,
+    LoginThrottle,
     GatewayProject,
     GatewayKey,
     GatewayBinding,
@@ -38,6 +54,9 @@ ALL_MODELS: tuple[type[PlatformModel], ...] = (
 TTL_ATTRIBUTES = {
     DeployLog: "expires_at",
     RuntimeLog: "expires_at",
+    OutboxMessage: "expires_at",
+    Session: "expires_at",
+    LoginThrottle: "expires_at",
     GatewayRequest: "expires_at",
     GatewayRateWindow: "expires_at",
 }
@@ -46,21 +65,28 @@ __all__ = [
     "ALL_MODELS",
     "TTL_ATTRIBUTES",
     "ApiToken",
+    "AuditEvent",
     "Deploy",
     "DeployLog",
     "Domain",
+    "EmailClaim",
     "GatewayBinding",
     "GatewayKey",
     "GatewayProject",
     "GatewayRateWindow",
     "GatewayRequest",
     "GatewayUsage",
+    "Invitation",
+    "LoginThrottle",
     "Membership",
     "Organization",
+    "OutboxMessage",
+    "PendingInvitation",
     "PlatformModel",
     "Project",
     "ProjectEnv",
     "RuntimeLog",
+    "Session",
     "UniqueClaim",
     "User",
 ]

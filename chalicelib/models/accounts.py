@@ -19,6 +19,8 @@ class Organization(PlatformModel):
     name = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
+    # Kept in the same transaction as every admin membership change.
+    admin_count = NumberAttribute(null=True)
 
 
 class UserEmailIndex(GlobalSecondaryIndex["User"]):

@@ -9,6 +9,7 @@ from chalicelib.log import logger
 from chalicelib.models import ApiToken
 from chalicelib.schemas.auth import TokenCreate, TokenCreated, TokenList, TokenPublic
 from chalicelib.schemas.common import Ok
+from chalicelib.services import audit
 from chalicelib.services.auth import mint_token
 from chalicelib.services.clock import iso
 
@@ -31,8 +32,19 @@ def token_public(token: ApiToken) -> TokenPublic:
 def create_token(call: Call) -> TokenCreated:
     """Create a token for the caller; its secret is shown only here."""
     body = call.body(TokenCreate)
-    token, secret = mint_token(call.principal.org_id, call.principal.user.id, body.name)
+    token, secret = mint_token(
+        call.principal.org_id, call.principal.user.id, body.name, body.expires_at
+    )
     logger.info("API token created", token_id=token.id)
+    audit.record(
+        call.principal.org_id,
+        call.principal.user.id,
+        "token.created",
+        "token",
+        token.id,
+        name=token.name,
+        owner=token.user_id,
+    )
     return TokenCreated(token=token_public(token), secret=secret)
 
 
@@ -52,7 +64,7 @@ def list_tokens(call: Call) -> TokenList:
 def revoke_token(call: Call, token_id: str) -> Ok:
     """Revoke a token; the next request made with it is refused."""
     try:
-        token = ApiToken.get(token_id)
+        token = ApiToken.get(token_id, consistent_read=True)
     except DoesNotExist:
         token = None
     if token is None or token.org_id != call.principal.org_id:
@@ -61,4 +73,13 @@ def revoke_token(call: Call, token_id: str) -> Ok:
         raise Forbidden("Only admins can revoke other members' tokens.")
     token.delete()
     logger.info("API token revoked", token_id=token_id)
+    audit.record(
+        call.principal.org_id,
+        call.principal.user.id,
+        "token.revoked",
+        "token",
+        token_id,
+        name=token.name,
+        owner=token.user_id,
+    )
     return Ok()

@@ -1,8 +1,9 @@
 """Auth, organizations and API tokens."""
 
+from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field, field_validator
 
 from chalicelib.schemas.common import Input, Wire
 
@@ -35,6 +36,21 @@ class OrganizationList(Wire):
 
 class TokenCreate(Input):
     name: str = Field(min_length=1, max_length=200)
+    expires_at: AwareDatetime | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value.strip()
+
+    @field_validator("expires_at")
+    @classmethod
+    def _in_future(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value <= datetime.now(UTC):
+            raise ValueError("must be in the future")
+        return value
 
 
 class TokenPublic(Wire):

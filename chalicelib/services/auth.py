@@ -15,6 +15,7 @@ from chalicelib.models import ApiToken, Membership, Organization, User
 from chalicelib.services.clock import new_id, now
 
 TOKEN_PREFIX = "mpt_"  # noqa: S105 - a public prefix, not a secret
+ACCESS_TOKEN_PREFIX = "mpt_at_"  # noqa: S105 - sign-in access tokens
 _TOKEN_SHAPE = re.compile(r"^mpt_(tok_[a-z2-7]{16})_[A-Za-z0-9_-]{32,128}$")
 LAST_USED_GRANULARITY = timedelta(minutes=5)
 
@@ -70,7 +71,7 @@ def mint_token(
 
 def token_id_of(secret: str) -> str | None:
     """The token id embedded in `mpt_<id>_<random>`, or None if malformed."""
-    match = _TOKEN_SHAPE.match(secret)
+    match = _TOKEN_SHAPE.fullmatch(secret)
     return match.group(1) if match else None
 
 
@@ -101,7 +102,10 @@ def load_token(secret: str) -> ApiToken:
 
 def authenticate(headers: dict[str, str]) -> Principal:
     """Resolve the bearer token and the `x-organization-id` it acts in."""
-    token = load_token(bearer_secret(headers.get("authorization")))
+    secret = bearer_secret(headers.get("authorization"))
+    if secret.startswith(ACCESS_TOKEN_PREFIX):
+        return _authenticate_session(secret, headers)
+    token = load_token(secret)
     try:
         user = User.get(token.user_id)
     except DoesNotExist:
@@ -110,6 +114,20 @@ def authenticate(headers: dict[str, str]) -> Principal:
     membership = membership_of(org_id, user.id)
     _touch(token)
     return Principal(user, org_id, membership.role, token.id)
+
+
+def _authenticate_session(secret: str, headers: dict[str, str]) -> Principal:
+    # Access tokens of browser sign-ins (`mastra auth login`), see sessions.py.
+    from chalicelib.services.sessions import load_access
+
+    session = load_access(secret)
+    try:
+        user = User.get(session.user_id)
+    except DoesNotExist:
+        raise Unauthorized("The signed-in user no longer exists.") from None
+    org_id = (headers.get("x-organization-id") or "").strip() or session.org_id
+    membership = membership_of(org_id, user.id)
+    return Principal(user, org_id, membership.role, session.id, auth_type="user")
 
 
 def membership_of(org_id: str, user_id: str) -> Membership:
