@@ -1,10 +1,33 @@
 """Studio and Server projects and deploys."""
 
-from pydantic import Field
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
 
 from chalicelib.schemas.common import Input, Wire
 
-EnvVars = dict[str, str]
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,255}$")
+MAX_ENV_VARS = 500
+MAX_ENV_BYTES = 128 * 1024
+
+
+def _check_env(value: dict[str, str]) -> dict[str, str]:
+    if len(value) > MAX_ENV_VARS:
+        raise ValueError(f"at most {MAX_ENV_VARS} variables are allowed")
+    bad = sorted(name for name in value if not ENV_NAME.match(name))
+    if bad:
+        raise ValueError(
+            f"names must be letters, digits and underscores, not starting "
+            f"with a digit: {', '.join(bad[:5])}"
+        )
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in value.items())
+    if size > MAX_ENV_BYTES:
+        raise ValueError(f"variables total {size} bytes, over {MAX_ENV_BYTES}")
+    return value
+
+
+EnvVars = Annotated[dict[str, str], AfterValidator(_check_env)]
 
 
 class ProjectCreate(Input):

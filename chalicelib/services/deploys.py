@@ -92,6 +92,7 @@ def create(
 def _point_project_at(project: Project, deploy: Deploy) -> None:
     product = deploy.product
     project.update(
+        condition=Project.id.exists(),
         actions=[
             getattr(Project, f"{product}_enabled").set(True),
             getattr(Project, f"{product}_deploy_id").set(deploy.id),
@@ -99,7 +100,7 @@ def _point_project_at(project: Project, deploy: Deploy) -> None:
             getattr(Project, f"{product}_deploy_created_at").set(deploy.created_at),
             Project.updated_at.set(deploy.created_at),
             Project.version.add(1),
-        ]
+        ],
     )
 
 
@@ -279,7 +280,8 @@ def delete_project_deploys(project: Project) -> None:
                 stop(deploy)
             deploy_logs.delete_all(deploy.id)
             runtime_logs.delete_all(deploy.id)
-            deploy.delete()
+            # stop() wrote a newer version than this copy holds; delete anyway.
+            deploy.delete(add_version_condition=False)
 
 
 def record_crash(deploy_id: str, message: str) -> None:

@@ -46,7 +46,7 @@ def run(message: dict) -> None:
         _fail(deploy_id, str(exc))
         _report(token, str(exc))
     except lifecycle.IllegalTransition as exc:
-        # Cancelled or failed meanwhile: do not resurrect it.
+        # Cancelled or failed meanwhile: stop whatever this step started.
         get_runtime().stop(deploy_id)
         _report(token, exc.detail)
     except Exception as exc:
@@ -154,7 +154,11 @@ def build(deploy_id: str) -> None:
 
 def start(deploy_id: str) -> None:
     """Start the built app with PORT and the deploy's environment."""
-    deploy = lifecycle.transition(deploy_id, Status.STARTING)
+    deploy = _live(deploy_id)
+    if deploy.status == Status.RUNNING.value:
+        return  # a redelivered message for a step already done
+    if deploy.status != Status.STARTING.value:
+        deploy = lifecycle.transition(deploy_id, Status.STARTING)
     deploy_logs.append(deploy_id, deploy_logs.DEPLOY, "info", ["Starting app"])
     values = env.runtime_env(deploy, deploys.env_vars(deploy))
     url = get_runtime().start(deploy, values, _sink(deploy_id))
@@ -164,6 +168,8 @@ def start(deploy_id: str) -> None:
 def health(deploy_id: str) -> None:
     """Wait until the app answers, then mark it running."""
     deploy = _live(deploy_id)
+    if deploy.status == Status.RUNNING.value:
+        return  # a redelivered message for a step already done
     runtime = get_runtime()
     runtime.wait_healthy(deploy, get_settings().start_timeout_seconds, _sink(deploy_id))
     deploy = lifecycle.transition(
