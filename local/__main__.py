@@ -10,7 +10,7 @@ from pathlib import Path
 
 import uvicorn
 
-from local import seed
+from local import seed, upkeep
 from local.emulator import Emulator, provision
 
 
@@ -35,9 +35,13 @@ def main() -> int:
 
 def serve(port: int, emulator_port: int, state: Path) -> int:
     state.mkdir(parents=True, exist_ok=True)
+    upkeep.end_stale_emulator(state)
+    os.environ["PLATFORM_KMS_MASTER_FILE"] = str(state / "kms-master.json")
     emulator = Emulator(emulator_port, state / "emulator.log")
     print(f"Starting the AWS emulator (moto) on 127.0.0.1:{emulator_port}", flush=True)
     emulator.start()
+    (state / upkeep.EMULATOR_PID).write_text(str(emulator.pid))
+    timer = None
     runtime = None
     workers = []
     server = None
@@ -46,6 +50,7 @@ def serve(port: int, emulator_port: int, state: Path) -> int:
         os.environ["PLATFORM_STATE_DIR"] = str(state)
         os.environ.setdefault("PLATFORM_RUNTIME", "local.runtime:LocalRuntime")
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+        upkeep.restore(state)
 
         identity = seed.load_or_create(state / "identity.json")
         seed.ensure(identity)
@@ -86,6 +91,12 @@ def serve(port: int, emulator_port: int, state: Path) -> int:
                 raise RuntimeError(f"The API server could not listen on port {port}.")
             time.sleep(0.05)
 
+        from chalicelib.events import schedules
+
+        upkeep.recover_deploys(runtime)
+        timer = upkeep.Timer(state, [schedules.sweep, schedules.check_domains])
+        timer.start()
+        print(f"Platform pid {os.getpid()}", flush=True)
         _announce(port, identity, state)
         stop = threading.Event()
         signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -98,6 +109,9 @@ def serve(port: int, emulator_port: int, state: Path) -> int:
             server.should_exit = True
         for worker in workers:
             worker.stop()
+        if timer is not None:
+            timer.stop()
+            timer.snapshot()
         if runtime is not None:
             runtime.stop_all()  # type: ignore[attr-defined]
         emulator.stop()

@@ -50,7 +50,7 @@ class Emulator:
             [
                 sys.executable,
                 "-m",
-                "moto.server",
+                "local.moto_server",
                 "-H",
                 "127.0.0.1",
                 "-p",
@@ -78,6 +78,10 @@ class Emulator:
             json={"stepfunctions": {"execute_state_machine": True}},
             timeout=5.0,
         ).raise_for_status()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
 
     def stop(self) -> None:
         if self._process is None or self._process.poll() is not None:
