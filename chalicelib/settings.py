@@ -37,6 +37,15 @@ class Settings(BaseSettings):
     sse_poll_seconds: float = 0.25
     sse_max_seconds: int = 900
 
+    # AWS runtime for deployed apps (issue 7): CodeBuild builds, Lambda runs.
+    aws_build_project: str = ""
+    aws_app_role_arn: str = ""
+    aws_app_layer_arn: str = ""
+    aws_app_log_group: str = ""
+    aws_app_function_prefix: str = "mastra-app-"
+    aws_app_memory_mb: int = 1024
+    aws_app_timeout_seconds: int = 300
+
     # Accounts (issue 3): sign-in sessions, invitations, sign-in throttling.
     public_url: str | None = None
     access_token_ttl_seconds: int = 3600
