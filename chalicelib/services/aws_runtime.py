@@ -110,6 +110,12 @@ class AwsRuntime:
         lam = aws.client("lambda")
         name = self.function_name(deploy.id)
         code = {"S3Bucket": settings.artifact_bucket, "S3Key": build_key(deploy.id)}
+        try:
+            aws.client("s3").head_object(Bucket=code["S3Bucket"], Key=code["S3Key"])
+        except ClientError:
+            raise StepFailed(
+                "The build output is missing; the build step did not finish."
+            ) from None
         environment = {
             "Variables": {
                 **env,
