@@ -104,7 +104,7 @@ def _limits(body: GatewayKeyCreate) -> keys.KeyLimits:
     )
 
 
-@api.route("/v1/gateway/projects/provision", "POST", status=201)
+@api.route("/v1/gateway/projects/provision", "POST", status=201, admin=True)
 def provision_project(call: Call) -> GatewayProvisioned:
     """Create a project and its first key; the secret is shown only here."""
     _admin(call)
@@ -131,7 +131,7 @@ def get_project(call: Call, project_id: str) -> GatewayProjectEnvelope:
     return GatewayProjectEnvelope(project=project_public(project))
 
 
-@api.route("/v1/gateway/projects/{project_id}", "PATCH")
+@api.route("/v1/gateway/projects/{project_id}", "PATCH", admin=True)
 def update_project(call: Call, project_id: str) -> GatewayProjectEnvelope:
     """Rename a project or change how long its request records are kept."""
     _admin(call)
@@ -142,7 +142,7 @@ def update_project(call: Call, project_id: str) -> GatewayProjectEnvelope:
     return GatewayProjectEnvelope(project=project_public(project))
 
 
-@api.route("/v1/gateway/projects/{project_id}", "DELETE")
+@api.route("/v1/gateway/projects/{project_id}", "DELETE", admin=True)
 def delete_project(call: Call, project_id: str) -> Ok:
     """Delete a project; its keys are refused from the next request on."""
     _admin(call)
@@ -158,7 +158,7 @@ def list_keys(call: Call, project_id: str) -> GatewayKeyList:
     return GatewayKeyList(keys=[key_public(k) for k in keys.list_keys(project)])
 
 
-@api.route("/v1/gateway/projects/{project_id}/keys", "POST", status=201)
+@api.route("/v1/gateway/projects/{project_id}/keys", "POST", status=201, admin=True)
 def create_key(call: Call, project_id: str) -> GatewayKeyCreated:
     """Create a key; its secret is shown only in this response."""
     _admin(call)
@@ -169,7 +169,7 @@ def create_key(call: Call, project_id: str) -> GatewayKeyCreated:
     return GatewayKeyCreated(key=key_public(key), secret=secret)
 
 
-@api.route("/v1/gateway/projects/{project_id}/keys/{key_id}", "DELETE")
+@api.route("/v1/gateway/projects/{project_id}/keys/{key_id}", "DELETE", admin=True)
 def revoke_key(call: Call, project_id: str, key_id: str) -> Ok:
     """Revoke a key; the next request made with it is refused."""
     _admin(call)
@@ -196,14 +196,16 @@ def list_project_bindings(call: Call, project_id: str) -> BindingList:
     return BindingList(bindings=[binding_public(b) for b in found])
 
 
-@api.route("/v1/gateway/projects/{project_id}/bindings", "POST", status=201)
+@api.route("/v1/gateway/projects/{project_id}/bindings", "POST", status=201, admin=True)
 def add_project_binding(call: Call, project_id: str) -> BindingEnvelope:
     """Bind a provider key (BYOK) for every key of the project."""
     project = keys.get_project(call.principal.org_id, project_id)
     return _add_binding(call, project, keys.project_scope(project.id))
 
 
-@api.route("/v1/gateway/projects/{project_id}/bindings/{provider}", "DELETE")
+@api.route(
+    "/v1/gateway/projects/{project_id}/bindings/{provider}", "DELETE", admin=True
+)
 def remove_project_binding(call: Call, project_id: str, provider: str) -> Ok:
     _admin(call)
     project = keys.get_project(call.principal.org_id, project_id)
@@ -221,7 +223,10 @@ def list_key_bindings(call: Call, project_id: str, key_id: str) -> BindingList:
 
 
 @api.route(
-    "/v1/gateway/projects/{project_id}/keys/{key_id}/bindings", "POST", status=201
+    "/v1/gateway/projects/{project_id}/keys/{key_id}/bindings",
+    "POST",
+    status=201,
+    admin=True,
 )
 def add_key_binding(call: Call, project_id: str, key_id: str) -> BindingEnvelope:
     """Bind a provider key (BYOK) for one key; it beats the project's."""
@@ -231,7 +236,9 @@ def add_key_binding(call: Call, project_id: str, key_id: str) -> BindingEnvelope
 
 
 @api.route(
-    "/v1/gateway/projects/{project_id}/keys/{key_id}/bindings/{provider}", "DELETE"
+    "/v1/gateway/projects/{project_id}/keys/{key_id}/bindings/{provider}",
+    "DELETE",
+    admin=True,
 )
 def remove_key_binding(call: Call, project_id: str, key_id: str, provider: str) -> Ok:
     _admin(call)

@@ -37,7 +37,7 @@ from chalicelib.services.clock import new_id, now
 from chalicelib.settings import get_settings
 
 _SECRET_SHAPE = re.compile(r"^mpt_(inv_[a-z2-7]{16})_[A-Za-z0-9_-]{32,128}$")
-_EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s.][^@\s]*$")
 ACCEPT_PATH = "/v1/invitations/accept"
 
 
