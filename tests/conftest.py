@@ -14,6 +14,7 @@ from chalicelib.services.runtime import reset_runtime
 from chalicelib.settings import reset_settings
 from local import seed
 from local.emulator import FAKE_CREDENTIALS, provision
+from tests.log_guard import no_secret_in_logs  # noqa: F401 - guards every test
 
 
 def reset_caches() -> None:
