@@ -30,5 +30,15 @@ format: $(STAMP)
 unit functional integration e2e: $(STAMP)
 	$(BIN)/python -m pytest tests/$@
 
+# The CDK app: synthesized offline into infra/cdk.out/, deployed by the CDK CLI.
+CDK := npx --yes aws-cdk@2.1148.1
+.PHONY: synth deploy
+
+synth: $(STAMP)
+	$(BIN)/python infra/app.py infra/cdk.out
+
+deploy: synth
+	$(CDK) deploy --app infra/cdk.out --require-approval broadening
+
 clean:
 	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache

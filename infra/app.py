@@ -7,6 +7,7 @@ infra/cdk.out/. `make deploy` hands that to the CDK CLI.
 
 import contextlib
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -28,6 +29,8 @@ def synth(outdir: Path = DEFAULT_OUTDIR, stage: str = DEFAULT_STAGE):  # type: i
     from infra.stack import PlatformStack
 
     outdir.mkdir(parents=True, exist_ok=True)
+    # chalice.cdk adds a fresh package folder on every run; keep only one.
+    shutil.rmtree(outdir / "chalice.out", ignore_errors=True)
     app = cdk.App(outdir=str(outdir))
     # chalice.cdk writes its package under the working directory.
     with contextlib.chdir(outdir):

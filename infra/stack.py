@@ -298,7 +298,7 @@ class PlatformStack(cdk.Stack):
                 STEP_QUEUE_URL_VARIABLE: self.step_queue.queue_url
             },
         )
-        machine.node.add_dependency(role)
+        machine.node.add_dependency(role.node.find_child("DefaultPolicy"))
         return machine
 
     # Runtime for deployed apps -------------------------------------------
@@ -606,7 +606,6 @@ class PlatformStack(cdk.Stack):
                 "PLATFORM_SSE_MAX_SECONDS": "840",
             },
         )
-        function.node.add_dependency(role)
         url = function.add_function_url(
             auth_type=lambda_.FunctionUrlAuthType.NONE,
             invoke_mode=lambda_.InvokeMode.RESPONSE_STREAM,
@@ -661,13 +660,17 @@ class PlatformStack(cdk.Stack):
         )
 
     def _outputs(self) -> None:
-        outputs = {
-            "BaseUrl": f"https://{self.distribution.distribution_domain_name}",
-            "StreamingFunctionUrl": self.streaming_url.url,
-            **self.platform_env,
-        }
-        for key, value in outputs.items():
-            cdk.CfnOutput(self, re.sub(r"[^A-Za-z0-9]", "", key.title()), value=value)
+        cdk.CfnOutput(
+            self,
+            "BaseUrl",
+            description="One base URL for the API and the streaming routes",
+            value=f"https://{self.distribution.distribution_domain_name}",
+        )
+        cdk.CfnOutput(self, "StreamingFunctionUrl", value=self.streaming_url.url)
+        # Each setting's output is described by its variable (infra.admin).
+        for key, value in self.platform_env.items():
+            output_id = re.sub(r"[^A-Za-z0-9]", "", key.title())
+            cdk.CfnOutput(self, output_id, value=value, description=key)
 
 
 def _keys(schema: list[dict[str, str]]) -> list[dynamodb.CfnTable.KeySchemaProperty]:

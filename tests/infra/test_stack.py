@@ -369,3 +369,24 @@ def test_schedules_target_the_chalice_handlers_that_exist(synth: Synth) -> None:
     if not present:
         pytest.skip("no scheduled handlers are registered in app.py yet")
     assert present <= scheduled
+
+
+def test_outputs_name_every_setting_for_the_admin_command(synth: Synth) -> None:
+    outputs = synth.template["Outputs"]
+    described = {
+        o["Description"]
+        for o in outputs.values()
+        if o.get("Description", "").startswith("PLATFORM_")
+    }
+    (api,) = [
+        f
+        for name, f in synth.resources("AWS::Serverless::Function").items()
+        if name == "APIHandler"
+    ]
+    platform = {
+        k
+        for k in api["Properties"]["Environment"]["Variables"]
+        if k.startswith("PLATFORM_")
+    }
+    assert described == platform
+    assert "BaseUrl" in outputs
