@@ -390,3 +390,18 @@ def test_outputs_name_every_setting_for_the_admin_command(synth: Synth) -> None:
     }
     assert described == platform
     assert "BaseUrl" in outputs
+
+
+def test_prod_stage_config_names_the_aws_runtime() -> None:
+    from pathlib import Path
+
+    config = json.loads(
+        (Path(__file__).resolve().parents[2] / ".chalice" / "config.json").read_text()
+    )
+    variables = config["stages"]["prod"]["environment_variables"]
+    assert variables["PLATFORM_RUNTIME"] == RUNTIME_CLASS
+
+
+def test_api_is_regional_behind_the_distribution(synth: Synth) -> None:
+    api = synth.template["Resources"]["RestAPI"]["Properties"]
+    assert api["EndpointConfiguration"] == "REGIONAL"
