@@ -59,6 +59,11 @@ STEP_QUEUE_URL_VARIABLE = "StepQueueUrl"
 # Placeholder Chalice needs when it does not manage roles; every function's
 # Role is overridden below with its own least-privilege role.
 ROLE_PLACEHOLDER = "arn:aws:iam::000000000000:role/replaced-by-infra-stack"
+# Per-function CloudFormation properties beyond Chalice's config: the step
+# worker downloads artifacts of up to 200 MiB into /tmp.
+FUNCTION_PROPERTIES: dict[str, dict[str, Any]] = {
+    "OnDeployStep": {"EphemeralStorage": {"Size": 2048}},
+}
 # Routes served by the streaming function; the rest go to API Gateway.
 GATEWAY_PATHS = ("/v1/chat/completions", "/v1/messages", "/v1/responses", "/v1/models")
 
@@ -395,6 +400,8 @@ class PlatformStack(cdk.Stack):
             cfn = app.get_resource(logical_id)
             cfn.add_property_override("FunctionName", name)
             cfn.add_property_override("Role", role.role_arn)
+            for key, value in FUNCTION_PROPERTIES.get(logical_id, {}).items():
+                cfn.add_property_override(key, value)
             for key, value in self.platform_env.items():
                 cfn.add_property_override(f"Environment.Variables.{key}", value)
             for event_id, event in resource["Properties"].get("Events", {}).items():
