@@ -4,10 +4,14 @@ Served by the streaming app (chalicelib/streaming.py), so responses pass
 through chunk by chunk instead of being buffered by API Gateway.
 """
 
+from collections.abc import Awaitable, Callable
+
+import anyio
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from chalicelib.services.gateway import keys
 from chalicelib.services.gateway.catalogue import get_catalogue
@@ -29,25 +33,47 @@ def _headers(request: Request) -> dict[str, str]:
     return {k.lower(): v for k, v in request.headers.items()}
 
 
-def _response(reply: Reply) -> Response:
+class _Finishing:
+    """Runs the reply's `finish` once the response is sent or abandoned."""
+
+    def __init__(
+        self, response: Response, finish: Callable[[], Awaitable[None]] | None
+    ) -> None:
+        self._response = response
+        self._finish = finish
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self._response(scope, receive, send)
+        finally:
+            if self._finish is not None:
+                # A disconnect cancels the response; the record still goes out.
+                with anyio.CancelScope(shield=True):
+                    await self._finish()
+
+
+def _response(reply: Reply) -> _Finishing:
+    response: Response
     if reply.stream is not None:
-        return StreamingResponse(
+        response = StreamingResponse(
             reply.stream,
             status_code=reply.status,
             headers={**reply.headers, "cache-control": "no-cache"},
             media_type=reply.media_type,
         )
-    return Response(
-        reply.body,
-        status_code=reply.status,
-        headers=reply.headers,
-        media_type=reply.media_type,
-    )
+    else:
+        response = Response(
+            reply.body,
+            status_code=reply.status,
+            headers=reply.headers,
+            media_type=reply.media_type,
+        )
+    return _Finishing(response, reply.finish)
 
 
 async def _authenticate(
     request: Request, endpoint: Endpoint, request_id: str
-) -> keys.KeyContext | Response:
+) -> keys.KeyContext | _Finishing:
     try:
         return await run_in_threadpool(
             keys.authenticate_key, gateway_secret(_headers(request))
@@ -61,10 +87,10 @@ def _proxy_route(name: str):  # type: ignore[no-untyped-def]
     endpoint = ENDPOINTS[name]
     route = f"/v1{endpoint.path}"
 
-    async def handle(request: Request) -> Response:
+    async def handle(request: Request) -> _Finishing:
         outcome = new_outcome(endpoint, route)
         context = await _authenticate(request, endpoint, outcome.request_id)
-        if isinstance(context, Response):
+        if isinstance(context, _Finishing):
             return context
         call = ProxyCall(context, endpoint, outcome)
         reply = await call.run(await request.body(), _headers(request))
@@ -74,10 +100,10 @@ def _proxy_route(name: str):  # type: ignore[no-untyped-def]
     return Route(route, handle, methods=["POST"])
 
 
-async def list_models(request: Request) -> Response:
+async def list_models(request: Request) -> Response | _Finishing:
     """The catalogue in OpenAI's list format, limited to the key's models."""
     context = await _authenticate(request, ENDPOINTS["chat"], "")
-    if isinstance(context, Response):
+    if isinstance(context, _Finishing):
         return context
     allowed = context.key.allowed_models
     models = [

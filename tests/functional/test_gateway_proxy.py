@@ -44,6 +44,13 @@ class Gateway:
     def records(self) -> list[GatewayRequest]:
         return list(GatewayRequest.query(self.project.id, consistent_read=True))
 
+    def settled(self, count: int) -> list[GatewayRequest]:
+        """The records once `count` exist: they are written after the response."""
+        deadline = time.monotonic() + 20
+        while len(found := self.records()) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return found
+
 
 @pytest.fixture
 def gateway(admin: Caller, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway]:
@@ -73,7 +80,7 @@ def test_plain_chat_is_routed_by_prefix_and_recorded(gateway):
     seen = gateway.upstream.seen[-1]
     assert (seen.path, seen.model) == ("/v1/chat/completions", "gpt-4o-mini")
     assert seen.credential == PLATFORM_OPENAI
-    [record] = gateway.records()
+    [record] = gateway.settled(1)
     assert record.request_id == response.headers["x-request-id"]
     assert (record.model, record.provider, record.endpoint) == (
         "openai/gpt-4o-mini",
@@ -110,7 +117,7 @@ def test_stream_passes_events_and_hides_the_usage_chunk_it_asked_for(gateway):
     assert all(c["choices"] for c in chunks)
     sent = gateway.upstream.seen[-1].body
     assert sent["stream_options"] == {"include_usage": True}
-    [record] = gateway.records()
+    [record] = gateway.settled(1)
     reported = gateway.upstream.reported[-1]
     assert record.is_stream
     assert reported.usage_sent
@@ -151,7 +158,7 @@ def test_stream_without_usage_chunk_records_zero_tokens(gateway):
         text = "".join(response.iter_text())
 
     assert "word1" in text
-    [record] = gateway.records()
+    [record] = gateway.settled(1)
     assert (record.status_code, record.completion_tokens, record.cost_nanos) == (
         200,
         0,
@@ -174,7 +181,7 @@ def test_upstream_errors_keep_the_provider_format_and_status(gateway):
         **{"x-api-key": gateway.secret},
     )
     assert anthropic.status_code == 400
-    records = {r.endpoint: r for r in gateway.records()}
+    records = {r.endpoint: r for r in gateway.settled(2)}
     assert records["/v1/chat/completions"].error == "fake upstream failure 503"
     # Anthropic has no platform key here and no binding: refused by the gateway.
     assert anthropic.json()["type"] == "error"
@@ -208,7 +215,7 @@ def test_key_binding_beats_project_binding_beats_platform(gateway):
     used = [s.credential for s in gateway.upstream.seen]
 
     assert used == ["sk-project-1111", "sk-key-2222"]
-    sources = sorted(r.source for r in gateway.records())
+    sources = sorted(r.source for r in gateway.settled(2))
     assert sources == ["key", "project"]
 
 
@@ -230,7 +237,7 @@ def test_anthropic_messages_with_x_api_key_and_binding(gateway):
     seen = gateway.upstream.seen[-1]
     assert seen.credential == "sk-ant-1"
     assert seen.headers["anthropic-version"] == "2023-06-01"
-    [record] = gateway.records()
+    [record] = gateway.settled(1)
     assert (record.prompt_tokens, record.cached_tokens, record.completion_tokens) == (
         4,
         1,
@@ -275,8 +282,8 @@ def test_spend_limit_settles_to_the_real_cost(gateway):
     )
 
     assert response.status_code == 200
+    [record] = gateway.settled(1)
     stored = GatewayKey.get(key.id, consistent_read=True)
-    [record] = gateway.records()
     assert stored.spent_nanos == stored.committed_nanos == record.cost_nanos
 
 
@@ -290,6 +297,7 @@ def test_counters_add_up_per_dimension(gateway):
     for _ in range(2):
         gateway.post("/v1/chat/completions", chat("one two words:3"))
     gateway.post("/v1/chat/completions", chat("status:500"))
+    gateway.settled(3)
 
     counters = {}
     for dimension in ("all", "model", "provider", "api_key_id"):
@@ -320,10 +328,7 @@ def test_client_disconnect_mid_stream_still_leaves_a_record(gateway):
         )
         assert sock.recv(64).startswith(b"HTTP/1.1 200")
 
-    deadline = time.monotonic() + 20
-    while not gateway.records() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    [record] = gateway.records()
+    [record] = gateway.settled(1)
     assert record.is_stream
     assert record.status_code == 499
     assert record.error == "client disconnected mid-stream"

@@ -334,6 +334,9 @@ def test_twenty_parallel_requests_against_a_limit_for_five(fresh):
 
     assert statuses == [200] * 5 + [402] * 15
     assert len(fresh.upstream.seen) == 5
+    deadline = time.monotonic() + 20
+    while len(fresh.records()) < fresh.baseline + 20 and time.monotonic() < deadline:
+        time.sleep(0.1)
     key = fresh.key_item(key_id)
     costs = [int(r["cost_nanos"]) for r in fresh.records() if r["key_id"] == key_id]
     assert len(costs) == 20

@@ -252,15 +252,20 @@ class Credential:
 
 def resolve_credential(context: KeyContext, provider: str) -> Credential | None:
     """Key-level binding, else project-level, else the platform's own key."""
-    for source, scope in (
-        ("key", key_scope(context.key.id)),
-        ("project", project_scope(context.project.id)),
-    ):
-        try:
-            binding = GatewayBinding.get(scope, provider, consistent_read=True)
-        except DoesNotExist:
-            continue
-        return Credential(_unsealed(scope, provider, binding.sealed_key), source)
+    scopes = {
+        key_scope(context.key.id): "key",
+        project_scope(context.project.id): "project",
+    }
+    found = {
+        b.scope: b
+        for b in GatewayBinding.batch_get(
+            [(scope, provider) for scope in scopes], consistent_read=True
+        )
+    }
+    for scope, source in scopes.items():
+        binding = found.get(scope)
+        if binding is not None:
+            return Credential(_unsealed(scope, provider, binding.sealed_key), source)
     catalogue_provider = get_catalogue().provider(provider)
     platform_key = catalogue_provider.platform_key() if catalogue_provider else None
     return Credential(platform_key, "platform") if platform_key else None

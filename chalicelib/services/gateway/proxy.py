@@ -3,14 +3,16 @@
 Framework-free: `ProxyCall.run` returns a `Reply` whose body is bytes or an
 async iterator of server-sent events, passed on as the upstream sends them.
 Every request that gets past key authentication ends in exactly one
-request record, whatever happens (refusal, upstream error, disconnect).
+request record, whatever happens (refusal, upstream error, disconnect):
+the HTTP layer awaits `Reply.finish` once the response is over, so the
+record is written after the client has its last byte, not before.
 """
 
 import asyncio
 import json
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +54,7 @@ class Reply:
     body: bytes = b""
     stream: AsyncIterator[bytes] | None = None
     media_type: str = "application/json"
+    finish: Callable[[], Awaitable[None]] | None = None
 
 
 class Refusal(Exception):
@@ -128,12 +131,13 @@ class ProxyCall:
         self.outcome.resource_id = headers.get("x-resource-id")
         try:
             prepared, url, upstream_headers = await self._admit(raw_body, headers)
-            return await self._call_upstream(prepared, url, upstream_headers)
+            reply = await self._call_upstream(prepared, url, upstream_headers)
         except Refusal as refusal:
             self.outcome.status_code = refusal.status
             self.outcome.error = refusal.message
-            await self.finish()
-            return refusal_reply(self.endpoint, refusal, self.outcome.request_id)
+            reply = refusal_reply(self.endpoint, refusal, self.outcome.request_id)
+        reply.finish = self.finish
+        return reply
 
     async def _admit(
         self, raw_body: bytes, headers: dict[str, str]
@@ -271,7 +275,6 @@ class ProxyCall:
             self.outcome.error = error_message(payload)
         else:
             self.outcome.usage = body_usage(self.endpoint, payload) or records.Usage()
-        await self.finish()
         return Reply(response.status_code, headers, payload, media_type=media)
 
     async def _relay(
@@ -297,12 +300,11 @@ class ProxyCall:
             self.outcome.error = "client disconnected mid-stream"
             raise
         finally:
+            self.outcome.usage = watcher.usage or records.Usage()
+            if watcher.error and not self.outcome.error:
+                self.outcome.error = watcher.error
             with anyio.CancelScope(shield=True):
                 await response.aclose()
-                self.outcome.usage = watcher.usage or records.Usage()
-                if watcher.error and not self.outcome.error:
-                    self.outcome.error = watcher.error
-                await self.finish()
 
     def _elapsed_ms(self) -> int:
         return int((time.monotonic() - self.clock) * 1000)
