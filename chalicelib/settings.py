@@ -36,23 +36,6 @@ class Settings(BaseSettings):
     start_timeout_seconds: int = 120
     sse_poll_seconds: float = 0.25
     sse_max_seconds: int = 900
-
-    # AWS runtime for deployed apps (issue 7): CodeBuild builds, Lambda runs.
-    aws_build_project: str = ""
-    aws_app_role_arn: str = ""
-    aws_app_layer_arn: str = ""
-    aws_app_log_group: str = ""
-    aws_app_function_prefix: str = "mastra-app-"
-    aws_app_memory_mb: int = 1024
-    aws_app_timeout_seconds: int = 300
-
-    # Accounts (issue 3): sign-in sessions, invitations, sign-in throttling.
-    public_url: str | None = None
-    access_token_ttl_seconds: int = 3600
-    refresh_token_ttl_seconds: int = 30 * 24 * 3600
-    invitation_ttl_days: int = 7
-    login_max_failures: int = 5
-    login_window_seconds: int = 900
     # LLM gateway (issue 5).
     gateway_log_retention_days: int = 30
     gateway_connect_timeout_seconds: float = 10.0
@@ -67,6 +50,31 @@ class Settings(BaseSettings):
     deploy_budget_seconds: int = 1800
     snapshot_seconds: float = 10.0
     cleanup_seconds: float = 60.0
+
+    # Accounts (issue 3): sign-in sessions, invitations, sign-in throttling.
+    password_time_cost: int = 3
+    password_memory_kib: int = 65536
+    public_url: str | None = None
+    access_token_ttl_seconds: int = 3600
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    invitation_ttl_days: int = 7
+    login_max_failures: int = 5
+    login_window_seconds: int = 900
+
+    # AWS runtime for deployed apps (issue 7): CodeBuild builds, Lambda runs.
+    aws_build_project: str = ""
+    aws_app_role_arn: str = ""
+    aws_app_layer_arn: str = ""
+    aws_app_log_group: str = ""
+    aws_app_function_prefix: str = "mastra-app-"
+    aws_app_memory_mb: int = 1024
+    aws_app_timeout_seconds: int = 300
+
+    # Transport (issue 8): body limit, CORS allowlist, cursors, idempotency.
+    max_request_body_bytes: int = 1024 * 1024
+    cors_origins: str = "http://localhost:4111,http://127.0.0.1:4111"
+    cursor_secret: str = ""
+    idempotency_ttl_seconds: int = 24 * 3600
 
 
 @lru_cache(maxsize=1)
