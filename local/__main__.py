@@ -124,6 +124,8 @@ def _announce(port: int, identity: seed.Identity, state: Path) -> None:
         f"export MASTRA_ORG_ID={identity.org_id}",
         # @mastra/core strips a trailing /v1 and appends its own.
         f"export MASTRA_GATEWAY_URL=http://127.0.0.1:{port}",
+        # The CLI's "Full log" links and the web dashboard.
+        f"export MASTRA_PROJECTS_URL=http://127.0.0.1:{port}/dashboard",
     ]
     env_file = state / "platform.env"
     env_file.touch(mode=0o600)

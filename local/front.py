@@ -24,6 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
+from chalicelib.dashboard import create_dashboard
 from chalicelib.errors import MethodNotAllowed, NotFound, ProblemError
 from chalicelib.streaming import ROUTES, problem
 
@@ -115,5 +116,9 @@ class CollapseSlashes:
 
 
 def create_front(chalice_app: Chalice) -> Any:
-    routes: list[Route | Mount] = [*ROUTES, Mount("/", app=ChaliceBridge(chalice_app))]
+    routes: list[Route | Mount] = [
+        *ROUTES,
+        Mount("/dashboard", app=create_dashboard()),
+        Mount("/", app=ChaliceBridge(chalice_app)),
+    ]
     return CollapseSlashes(Starlette(routes=routes))

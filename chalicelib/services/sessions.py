@@ -145,6 +145,23 @@ def load_access(access_token: str) -> Session:
     return session
 
 
+def end(session_id: str) -> None:
+    """Sign out: both of the session's tokens stop working at once."""
+    try:
+        Session(session_id).update(
+            actions=[Session.state.set("ended")], condition=Session.id.exists()
+        )
+    except UpdateError:
+        return
+    logger.info("Session ended", session_id=session_id)
+
+
+def session_id_of(token: str) -> str | None:
+    """The session id inside an access or refresh token, or None."""
+    match = _ACCESS_SHAPE.match(token) or _REFRESH_SHAPE.match(token)
+    return match.group(1) if match else None
+
+
 def _pair(session_id: str) -> tuple[str, str]:
     return (
         f"{ACCESS_TOKEN_PREFIX}{session_id}_{secrets.token_urlsafe(32)}",
