@@ -15,7 +15,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 run: $(STAMP)
 	$(BIN)/python -m local run
 
-test: $(STAMP) lint
+test: $(STAMP) lint chromium
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -29,6 +29,16 @@ format: $(STAMP)
 
 unit functional integration e2e: $(STAMP)
 	$(BIN)/python -m pytest tests/$@
+
+# The browser tests drive Debian's Chromium (Playwright never downloads one).
+.PHONY: chromium browser
+chromium:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get install -y chromium || { $$SUDO apt-get update && $$SUDO apt-get install -y chromium; }; }
+
+browser: $(STAMP) chromium
+	$(BIN)/python -m pytest tests/browser
 
 # The CDK app: synthesized offline into infra/cdk.out/, deployed by the CDK CLI.
 CDK := npx --yes aws-cdk@2.1148.1
