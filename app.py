@@ -5,9 +5,11 @@ from chalice import Chalice
 from chalicelib.events import schedules, steps, uploads
 from chalicelib.routes import (
     auth,
+    fallback,
     gateway,
     login,
     members,
+    openapi,
     orgs,
     server,
     server_ops,
@@ -29,3 +31,5 @@ app.register_blueprint(gateway.bp)
 app.register_blueprint(uploads.bp)
 app.register_blueprint(steps.bp)
 app.register_blueprint(schedules.bp)
+app.register_blueprint(openapi.bp)
+fallback.register(app)  # last: 405s and preflights for every path above

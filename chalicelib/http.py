@@ -3,13 +3,14 @@
 import functools
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from chalice import Blueprint, Response
 from chalice.app import Request
 from pydantic import BaseModel, ValidationError
 
+from chalicelib import edge
 from chalicelib.errors import (
     BadRequest,
     Forbidden,
@@ -17,6 +18,7 @@ from chalicelib.errors import (
     UnsupportedMediaType,
 )
 from chalicelib.log import logger
+from chalicelib.services import idempotency
 from chalicelib.services.auth import Principal, authenticate
 
 M = TypeVar("M", bound=BaseModel)
@@ -43,6 +45,11 @@ class RouteRule:
     method: str
     auth: bool
     admin: bool = False
+    status: int = 200
+    # Creating POSTs honour an Idempotency-Key header (issue 8).
+    idempotent: bool = False
+    # The typed handler; chalicelib/openapi.py reads its schemas.
+    handler: Any = field(default=None, compare=False, repr=False)
 
 
 ROUTE_RULES: list[RouteRule] = []
@@ -60,8 +67,7 @@ class Call:
         return value.strip() if value and value.strip() else None
 
     def query(self, name: str) -> str | None:
-        params: Any = self.request.query_params or {}
-        return params.get(name)
+        return edge.single_query(self.request.query_params, name)
 
     def body(self, model: type[M]) -> M:
         return parse_body(self.request, model)
@@ -71,11 +77,11 @@ def parse_body(request: Request, model: type[M]) -> M:
     """Validate the JSON body against `model`; an absent body counts as `{}`."""
     content_type = _headers(request).get("content-type", "")
     raw = request.raw_body or b""
-    if raw.strip() and content_type:
+    if raw.strip():
         media = content_type.split(";")[0].strip().lower()
         if media not in JSON_TYPES:
             raise UnsupportedMediaType(
-                f"Send the body as application/json, not {media}."
+                f"Send the body as application/json, not {media or 'untyped'}."
             )
     try:
         return model.model_validate_json(raw if raw.strip() else b"{}")
@@ -129,21 +135,43 @@ class Api:
         auth: bool = True,
         status: int = 200,
         admin: bool = False,
+        idempotent: bool = False,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        ROUTE_RULES.append(RouteRule(path, method, auth, admin))
-
         def register(handler: Callable[..., Any]) -> Callable[..., Any]:
+            ROUTE_RULES.append(
+                RouteRule(path, method, auth, admin, status, idempotent, handler)
+            )
+
             @functools.wraps(handler)
-            def view(**params: str) -> Response:
+            def view(**raw_params: str) -> Response:
                 request = self.blueprint.current_request
+                response = handle(request, raw_params)
+                response.headers.update(
+                    edge.cors_headers(_headers(request).get("origin"))
+                )
+                return response
+
+            def handle(request: Request, raw_params: dict[str, str]) -> Response:
+                params = edge.decode_path_params(raw_params, request.context)
                 try:
+                    edge.check_body_size(
+                        _headers(request).get("content-length"),
+                        len(request.raw_body or b""),
+                    )
                     principal = authenticate(_headers(request)) if auth else None
                     if admin and not (principal and principal.is_admin):
                         raise Forbidden(
                             "This needs the admin role in the organization."
                         )
                     call = Call(request, principal)  # type: ignore[arg-type]
-                    result = handler(call, **params)
+
+                    def run() -> Response:
+                        return _render(handler(call, **params), status)
+
+                    key = call.header(idempotency.HEADER) if idempotent else None
+                    if key and principal:
+                        return _replayable(call, key, path, params, run)
+                    return run()
                 except ProblemError as exc:
                     return problem_response(exc, request.path)
                 except Exception:
@@ -152,9 +180,6 @@ class Api:
                         ProblemError("The platform hit an internal error."),
                         request.path,
                     )
-                if isinstance(result, Response):
-                    return result
-                return json_response(result, status)
 
             self.blueprint.route(path, methods=[method], content_types=ACCEPTED_TYPES)(
                 view
@@ -162,6 +187,48 @@ class Api:
             return handler
 
         return register
+
+
+def _render(result: Any, status: int) -> Response:
+    if isinstance(result, Response):
+        return result
+    return json_response(result, status)
+
+
+def _replayable(
+    call: Call,
+    key: str,
+    route: str,
+    params: dict[str, str],
+    run: Callable[[], Response],
+) -> Response:
+    """Run a creating route once per Idempotency-Key; replay its response."""
+
+    def execute() -> dict[str, Any]:
+        response = run()
+        body = response.body
+        if isinstance(body, bytes):
+            body = body.decode()
+        elif not isinstance(body, str):
+            body = json.dumps(body)
+        return {
+            "status": response.status_code,
+            "headers": dict(response.headers or {}),
+            "body": body,
+        }
+
+    request = call.request
+    record = idempotency.run(
+        call.principal.org_id,
+        key,
+        idempotency.fingerprint(request.method, route, params, request.raw_body or b""),
+        execute,
+    )
+    return Response(
+        body=record["body"],
+        status_code=int(record["status"]),
+        headers=dict(record["headers"]),
+    )
 
 
 def _headers(request: Request) -> dict[str, str]:

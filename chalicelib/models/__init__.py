@@ -11,6 +11,7 @@ from chalicelib.models.gateway import (
     GatewayRequest,
     GatewayUsage,
 )
+from chalicelib.models.idempotency import IdempotencyRecord
 from chalicelib.models.members import (
     AuditEvent,
     EmailClaim,
@@ -48,6 +49,7 @@ ALL_MODELS: tuple[type[PlatformModel], ...] = (
     GatewayRequest,
     GatewayUsage,
     GatewayRateWindow,
+    IdempotencyRecord,
 )
 
 # DynamoDB time-to-live attribute per table, where rows expire.
@@ -59,6 +61,7 @@ TTL_ATTRIBUTES = {
     LoginThrottle: "expires_at",
     GatewayRequest: "expires_at",
     GatewayRateWindow: "expires_at",
+    IdempotencyRecord: "expiration",
 }
 
 __all__ = [
@@ -76,6 +79,7 @@ __all__ = [
     "GatewayRateWindow",
     "GatewayRequest",
     "GatewayUsage",
+    "IdempotencyRecord",
     "Invitation",
     "LoginThrottle",
     "Membership",

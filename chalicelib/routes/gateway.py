@@ -104,7 +104,9 @@ def _limits(body: GatewayKeyCreate) -> keys.KeyLimits:
     )
 
 
-@api.route("/v1/gateway/projects/provision", "POST", status=201, admin=True)
+@api.route(
+    "/v1/gateway/projects/provision", "POST", status=201, admin=True, idempotent=True
+)
 def provision_project(call: Call) -> GatewayProvisioned:
     """Create a project and its first key; the secret is shown only here."""
     _admin(call)
@@ -158,7 +160,13 @@ def list_keys(call: Call, project_id: str) -> GatewayKeyList:
     return GatewayKeyList(keys=[key_public(k) for k in keys.list_keys(project)])
 
 
-@api.route("/v1/gateway/projects/{project_id}/keys", "POST", status=201, admin=True)
+@api.route(
+    "/v1/gateway/projects/{project_id}/keys",
+    "POST",
+    status=201,
+    admin=True,
+    idempotent=True,
+)
 def create_key(call: Call, project_id: str) -> GatewayKeyCreated:
     """Create a key; its secret is shown only in this response."""
     _admin(call)

@@ -78,7 +78,9 @@ def remove_member(call: Call, member_id: str) -> Ok:
     return Ok()
 
 
-@api.route("/v1/org/members/invitations", "POST", admin=True, status=201)
+@api.route(
+    "/v1/org/members/invitations", "POST", admin=True, status=201, idempotent=True
+)
 def invite(call: Call) -> InvitationOne | Response:
     """Invite an email; a pending invitation to it is answered with 200."""
     body = call.body(InvitationCreate)

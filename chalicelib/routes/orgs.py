@@ -34,7 +34,7 @@ PERMISSIONS["admin"] = [
 ]
 
 
-@api.route("/v1/auth/orgs", "POST", status=201)
+@api.route("/v1/auth/orgs", "POST", status=201, idempotent=True)
 def create_org(call: Call) -> OrganizationOne:
     """Create an organization; the caller becomes its first admin."""
     body = call.body(OrgName)

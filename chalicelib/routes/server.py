@@ -71,7 +71,7 @@ def list_projects(call: Call) -> ServerProjectList:
     return ServerProjectList(projects=[project_public(p) for p in found])
 
 
-@api.route("/v1/server/projects", "POST")
+@api.route("/v1/server/projects", "POST", idempotent=True)
 def create_project(call: Call) -> ServerProjectDetail:
     """Create a project with Server on."""
     body = call.body(ProjectCreate)
@@ -97,7 +97,7 @@ def delete_project(call: Call, project_id: str) -> Ok:
     return Ok()
 
 
-@api.route("/v1/server/deploys", "POST", status=202)
+@api.route("/v1/server/deploys", "POST", status=202, idempotent=True)
 def create_deploy(call: Call) -> DeployQueued:
     """Queue a deploy and return the signed URL its zip goes to."""
     body = call.body(ServerDeployCreate)

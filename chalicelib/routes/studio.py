@@ -71,7 +71,7 @@ def list_projects(call: Call) -> StudioProjectList:
     return StudioProjectList(projects=[project_public(p) for p in found])
 
 
-@api.route("/v1/studio/projects", "POST")
+@api.route("/v1/studio/projects", "POST", idempotent=True)
 def create_project(call: Call) -> StudioProjectEnvelope:
     """Create a project; Studio is on unless the body says otherwise."""
     body = call.body(ProjectCreate)
@@ -102,7 +102,7 @@ def delete_project(call: Call, project_id: str) -> Ok:
     return Ok()
 
 
-@api.route("/v1/studio/deploys", "POST", status=202)
+@api.route("/v1/studio/deploys", "POST", status=202, idempotent=True)
 def create_deploy(call: Call) -> StudioDeployQueued:
     """Queue a deploy and return the signed URL its zip goes to."""
     project_id = call.header("x-project-id")

@@ -28,7 +28,7 @@ def token_public(token: ApiToken) -> TokenPublic:
     )
 
 
-@api.route("/v1/auth/tokens", "POST", status=201)
+@api.route("/v1/auth/tokens", "POST", status=201, idempotent=True)
 def create_token(call: Call) -> TokenCreated:
     """Create a token for the caller; its secret is shown only here."""
     body = call.body(TokenCreate)
