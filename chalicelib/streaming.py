@@ -12,12 +12,15 @@ from collections.abc import AsyncIterator
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from chalicelib import gateway_proxy
-from chalicelib.errors import ProblemError
+from chalicelib import edge, gateway_proxy
+from chalicelib.errors import MethodNotAllowed, NotFound, ProblemError
 from chalicelib.log import logger
 from chalicelib.services import deploy_logs, deploys, lifecycle
 from chalicelib.services.auth import authenticate
@@ -90,4 +93,29 @@ ROUTES = [
 
 def create_app() -> Starlette:
     """The streaming routes alone (what the AWS streaming function serves)."""
-    return Starlette(routes=ROUTES)
+    cors = Middleware(
+        CORSMiddleware,
+        allow_origins=edge.cors_origins(),
+        allow_methods=["GET", "POST"],
+        allow_headers=[h.strip() for h in edge.CORS_ALLOWED_HEADERS.split(",")],
+        expose_headers=[h.strip() for h in edge.CORS_EXPOSED_HEADERS.split(",")],
+    )
+    return Starlette(
+        routes=ROUTES,
+        middleware=[cors],
+        exception_handlers={HTTPException: _routing_problem},
+    )
+
+
+async def _routing_problem(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 as problem+json, keeping its Allow header."""
+    status = getattr(exc, "status_code", 404)
+    headers = dict(getattr(exc, "headers", None) or {})
+    error: ProblemError
+    if status == 405:
+        error = MethodNotAllowed(
+            f"{request.method} is not allowed on {request.url.path}.", headers=headers
+        )
+    else:
+        error = NotFound(f"No route for {request.method} {request.url.path}.")
+    return problem(error, request.url.path)

@@ -24,11 +24,13 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
+from chalicelib import edge
 from chalicelib.dashboard import create_dashboard
 from chalicelib.errors import MethodNotAllowed, NotFound, ProblemError
 from chalicelib.streaming import ROUTES, problem
 
 _SLASHES = re.compile(r"/{2,}")
+_RAW_SLASHES = re.compile(rb"/{2,}")
 
 
 class ChaliceBridge:
@@ -43,8 +45,16 @@ class ChaliceBridge:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
+        origin = request.headers.get("origin")
+        try:
+            # The limit holds before the body is read (issue 8).
+            edge.check_body_size(request.headers.get("content-length"))
+        except ProblemError as exc:
+            await self._problem(exc, request, origin)(scope, receive, send)
+            return
         body = await request.body()
-        path = request.url.path
+        # The path as sent (still percent-encoded): ids are decoded once, later.
+        path = scope.get("raw_path", b"").decode("latin-1") or request.url.path
         if request.url.query:
             path = f"{path}?{request.url.query}"
         headers = dict(request.headers.items())
@@ -57,12 +67,28 @@ class ChaliceBridge:
                 body or None,
             )
         except LocalGatewayException:
-            response = problem(self._routing_error(request), request.url.path)
+            response = self._problem(self._routing_error(request), request, origin)
         else:
             response = self._to_response(result)
         await response(scope, receive, send)
 
+    def _problem(
+        self, error: ProblemError, request: Request, origin: str | None
+    ) -> Response:
+        response = problem(error, request.url.path)
+        response.headers.update(edge.cors_headers(origin))
+        return response
+
     def _routing_error(self, request: Request) -> ProblemError:
+        raw = request.scope.get("raw_path", b"").decode("latin-1")
+        allowed = edge.allowed_methods(raw or request.url.path)
+        if allowed:
+            # A streaming route's path with another method.
+            return MethodNotAllowed(
+                f"{request.method} is not allowed on {request.url.path}; "
+                f"use {', '.join(allowed)}.",
+                headers={"Allow": ", ".join(allowed)},
+            )
         return NotFound(f"No route for {request.method} {request.url.path}.")
 
     def _to_response(self, result: dict[str, Any]) -> Response:
@@ -111,7 +137,8 @@ class CollapseSlashes:
         if scope["type"] == "http" and "//" in scope["path"]:
             scope = dict(scope)
             scope["path"] = _SLASHES.sub("/", scope["path"])
-            scope["raw_path"] = scope["path"].encode()
+            raw = scope.get("raw_path") or scope["path"].encode()
+            scope["raw_path"] = _RAW_SLASHES.sub(b"/", raw)
         await self._app(scope, receive, send)
 
 

@@ -20,7 +20,14 @@ from chalicelib.schemas.operations import (
     RuntimeLogLine,
     RuntimeLogs,
 )
-from chalicelib.services import domains, env, operations, projects, runtime_logs
+from chalicelib.services import (
+    cursors,
+    domains,
+    env,
+    operations,
+    projects,
+    runtime_logs,
+)
 from chalicelib.services.clock import iso
 from chalicelib.settings import get_settings
 
@@ -113,13 +120,21 @@ def get_runtime_logs(call: Call, project_id: str) -> RuntimeLogs:
     """The current deploy's own output, oldest first; `?cursor` and `?limit`."""
     project = projects.get_project(call.principal.org_id, project_id)
     limit = _int_query(call, "limit", get_settings().runtime_log_page)
-    cursor = _int_query(call, "cursor", 0)
     deploy_id = call.query("deployId") or project.server_deploy_id
     if deploy_id != project.server_deploy_id:
         operations.owned_deploy(project, str(deploy_id))
+    scope = f"runtime-logs:{project_id}:{deploy_id}"
+    raw_cursor = call.query("cursor")
+    after = 0
+    if raw_cursor:
+        position = cursors.decode(raw_cursor, call.principal.org_id, scope)
+        seq = position.get("after")
+        if not isinstance(seq, int) or seq < 0:
+            raise BadRequest("The cursor is not valid; start again without it.")
+        after = seq
     if not deploy_id:
         return RuntimeLogs(logs=[], next_cursor=None, deploy_id=None)
-    lines, next_seq = runtime_logs.page(deploy_id, cursor, limit)
+    lines, next_seq = runtime_logs.page(deploy_id, after, limit)
     return RuntimeLogs(
         logs=[
             RuntimeLogLine(
@@ -127,7 +142,11 @@ def get_runtime_logs(call: Call, project_id: str) -> RuntimeLogs:
             )
             for x in lines
         ],
-        next_cursor=str(next_seq) if next_seq is not None else None,
+        next_cursor=(
+            cursors.encode(call.principal.org_id, scope, {"after": next_seq})
+            if next_seq is not None
+            else None
+        ),
         deploy_id=deploy_id,
     )
 
