@@ -189,7 +189,8 @@ def _start_execution(deploy: Deploy) -> None:
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
             raise
-    deploy.update(actions=[Deploy.execution_arn.set(arn)])
+    # The S3 event and upload-complete may both get here; the ARN is the same.
+    deploy.update(actions=[Deploy.execution_arn.set(arn)], add_version_condition=False)
 
 
 def execution_name(deploy_id: str) -> str:
