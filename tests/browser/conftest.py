@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,19 @@ class Browsing:
     browser: Browser
     contexts: list[BrowserContext] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    allowed: list[str] = field(default_factory=list)
+
+    def allow_status(self, status: int) -> None:
+        """The next page a test opens on purpose answers `status`: Chromium
+        logs that as a console error, which is expected exactly once."""
+        self.allowed.append(f"the server responded with a status of {status}")
+
+    def _console(self, url: str, text: str) -> None:
+        for expected in self.allowed:
+            if expected in text:
+                self.allowed.remove(expected)
+                return
+        self.errors.append(f"{url}: {text}")
 
     def context(self, **options: object) -> BrowserContext:
         context = self.browser.new_context(**options)  # type: ignore[arg-type]
@@ -60,11 +74,7 @@ class Browsing:
         page = (context or self.context()).new_page()
         page.on(
             "console",
-            lambda m: (
-                self.errors.append(f"{page.url}: {m.text}")
-                if m.type == "error"
-                else None
-            ),
+            lambda m: self._console(page.url, m.text) if m.type == "error" else None,
         )
         page.on("pageerror", lambda e: self.errors.append(f"{page.url}: {e}"))
         return page
@@ -77,6 +87,7 @@ def browsing(browser: Browser) -> Iterator[Browsing]:
     for context in session.contexts:
         context.close()
     assert not session.errors, "console errors:\n" + "\n".join(session.errors)
+    assert not session.allowed, f"expected console errors missing: {session.allowed}"
 
 
 def shot(page: Page, name: str) -> None:
@@ -84,10 +95,13 @@ def shot(page: Page, name: str) -> None:
 
 
 def projects_url(platform: RunningPlatform) -> str:
-    """MASTRA_PROJECTS_URL as the platform printed it."""
-    for line in platform.output:
-        if line.startswith("export MASTRA_PROJECTS_URL="):
-            return line.partition("=")[2].strip()
+    """MASTRA_PROJECTS_URL as the platform printed it (after MASTRA_ORG_ID)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for line in list(platform.output):
+            if line.startswith("export MASTRA_PROJECTS_URL="):
+                return line.partition("=")[2].strip()
+        time.sleep(0.1)
     raise AssertionError("the platform did not print MASTRA_PROJECTS_URL")
 
 

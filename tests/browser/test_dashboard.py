@@ -74,6 +74,7 @@ def test_sign_in_sets_a_guarded_cookie_and_sign_out_ends_it(browsing, stack):
     expect(page).to_have_url(re.compile(r"/dashboard/sign-in\?next="))
     page.get_by_label("Email").fill(stack.email)
     page.get_by_label("Password").fill("not the password")
+    browsing.allow_status(401)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("alert")).to_have_text(
         "The email or password is not correct."
@@ -149,7 +150,7 @@ def test_invite_accept_and_what_a_member_may_do(browsing, stack):
     assert "This needs the admin role in the organization." in refused.text()
     assert "Traceback" not in refused.text()
 
-    admin.reload()
+    admin.goto(stack.org)
     target = admin.locator(f'tr[data-member="{email}"]')
     target.get_by_label(f"Role of {email}").select_option("admin")
     target.get_by_role("button", name="Change role").click()
@@ -196,7 +197,7 @@ def test_server_settings_env_domains_and_always_on(browsing, stack):
     expect(page.get_by_role("status")).to_have_text("Project settings app created.")
     shot(page, "projects")
     page.get_by_role("row", name=re.compile("settings app")).get_by_role(
-        "link", name="Settings"
+        "link", name="Settings", exact=True
     ).click()
     page.get_by_label("Variable name").fill("GREETING")
     page.get_by_label("Value").fill("hello from the browser")
