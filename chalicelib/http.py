@@ -223,6 +223,7 @@ def _replayable(
         key,
         idempotency.fingerprint(request.method, route, params, request.raw_body or b""),
         execute,
+        request.lambda_context,
     )
     return Response(
         body=record["body"],

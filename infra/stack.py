@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -138,6 +139,7 @@ class PlatformStack(cdk.Stack):
         self._runtime()
         self.platform_env = self._environment()
         self.chalice = self._chalice()
+        self._gateway_responses()
         self.streaming_function, self.streaming_url = self._streaming()
         self.distribution = self._distribution()
         self._outputs()
@@ -419,6 +421,37 @@ class PlatformStack(cdk.Stack):
             self.function_roles[logical_id] = role
         return app
 
+    def _gateway_responses(self) -> None:
+        """Errors API Gateway answers itself, as problem+json (issue 8).
+
+        An unknown path (and so API Gateway's "Missing Authentication Token")
+        is a 404; wrong methods reach the app (chalicelib/routes/fallback.py).
+        """
+        rest_api = self.chalice.get_resource("RestAPI").ref
+        for response_type, status, title in GATEWAY_PROBLEMS:
+            template = json.dumps(
+                {
+                    "type": "about:blank",
+                    "title": title,
+                    "status": status,
+                    "detail": "$context.error.messageString",
+                    "message": "$context.error.messageString",
+                    "instance": "$context.path",
+                }
+            ).replace('"$context.error.messageString"', "$context.error.messageString")
+            apigateway.CfnGatewayResponse(
+                self,
+                f"Gateway{response_type.title().replace('_', '')}",
+                rest_api_id=rest_api,
+                response_type=response_type,
+                status_code=str(status),
+                response_parameters={
+                    "gatewayresponse.header.Content-Type": "'application/problem+json'",
+                    "gatewayresponse.header.Vary": "'Origin'",
+                },
+                response_templates={"application/json": template},
+            )
+
     def _queue_named(self, arn: Any) -> sqs.Queue:
         text = json.dumps(arn)
         for name, queue in self.queues.items():
@@ -678,6 +711,19 @@ class PlatformStack(cdk.Stack):
         for key, value in self.platform_env.items():
             output_id = re.sub(r"[^A-Za-z0-9]", "", key.title())
             cdk.CfnOutput(self, output_id, value=value, description=key)
+
+
+# API Gateway's own refusals, each with the status and title it is sent as.
+GATEWAY_PROBLEMS = (
+    ("MISSING_AUTHENTICATION_TOKEN", 404, "Not Found"),
+    ("RESOURCE_NOT_FOUND", 404, "Not Found"),
+    ("REQUEST_TOO_LARGE", 413, "Payload Too Large"),
+    ("UNSUPPORTED_MEDIA_TYPE", 415, "Unsupported Media Type"),
+    ("THROTTLED", 429, "Too Many Requests"),
+    ("INTEGRATION_TIMEOUT", 504, "Gateway Timeout"),
+    ("DEFAULT_4XX", 400, "Bad Request"),
+    ("DEFAULT_5XX", 502, "Bad Gateway"),
+)
 
 
 def _keys(schema: list[dict[str, str]]) -> list[dynamodb.CfnTable.KeySchemaProperty]:

@@ -99,9 +99,10 @@ class ChaliceBridge:
         for name, values in (result.get("multiValueHeaders") or {}).items():
             headers[name] = ", ".join(values)
         status = int(result["statusCode"])
-        if status == 405 or _chalice_error(status, body):
+        if _chalice_error(status, body):
             error = MethodNotAllowed if status == 405 else ProblemError
-            return problem(error(_chalice_message(body)), "")
+            allow = {k: v for k, v in headers.items() if k.lower() == "allow"}
+            return problem(error(_chalice_message(body), headers=allow), "")
         headers.pop("Content-Length", None)
         media = headers.pop("Content-Type", None) or headers.pop("content-type", None)
         if status in (204, 304):

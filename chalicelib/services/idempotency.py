@@ -10,6 +10,7 @@ so a client may retry a refused request under the same key.
 
 import hashlib
 import json
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -78,6 +79,7 @@ def run(
     key: str,
     request: dict[str, Any],
     execute: Callable[[], dict[str, Any]],
+    lambda_context: Any = None,
 ) -> dict[str, Any]:
     """`execute()` once per (org, key); its JSON-able result is replayed."""
     persistence = DynamoDBPersistenceLayer(
@@ -99,10 +101,15 @@ def run(
     def create(call: dict[str, Any]) -> dict[str, Any]:
         return execute()
 
+    if lambda_context is not None:
+        config.register_lambda_context(lambda_context)
     try:
-        result: dict[str, Any] = create(
-            call={"org": org_id, "key": check_key(key), "request": request}
-        )
+        with warnings.catch_warnings():
+            # Locally there is no Lambda context and so no remaining time.
+            warnings.filterwarnings("ignore", "Couldn't determine the remaining time")
+            result: dict[str, Any] = create(
+                call={"org": org_id, "key": check_key(key), "request": request}
+            )
     except IdempotencyValidationError:
         raise Unprocessable(
             "This Idempotency-Key was used for a different request.",
