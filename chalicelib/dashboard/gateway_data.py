@@ -74,6 +74,7 @@ def usage_by_model(project_id: str, hours: int = 48) -> dict[str, Any]:
 def requests(project_id: str, filters: Filters) -> dict[str, Any]:
     """The newest requests matching the filters, and the facet values seen."""
     facets: dict[str, set[str]] = {name: set() for name in FACETS}
+    facets["status"] = {"ok", "error"}
     rows: list[dict[str, Any]] = []
     for record in GatewayRequest.query(
         project_id, scan_index_forward=False, limit=SCAN_LIMIT

@@ -474,7 +474,7 @@ def _show_settings(ctx: Ctx, extra: dict[str, Any], status: int) -> Response:
         {
             "title": f"{detail['project']['name']} settings",
             "project": detail["project"],
-            "env": sorted(env_vars["env_vars"].items()),
+            "env": sorted(env_vars["envVars"].items()),
             "reveal": reveal,
             "domains": domains["domains"],
             **extra,
@@ -486,7 +486,7 @@ def _show_settings(ctx: Ctx, extra: dict[str, Any], status: int) -> Response:
 def _write_env(ctx: Ctx, change: dict[str, str | None]) -> None:
     project_id = _pid(ctx)
     current = ctx.api(server_ops.get_env, "GET", SERVER + "/env", project_id=project_id)
-    values = dict(current["env_vars"])
+    values = dict(current["envVars"])
     for name, value in change.items():
         if value is None:
             values.pop(name, None)

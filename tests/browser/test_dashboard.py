@@ -213,9 +213,9 @@ def test_server_settings_env_domains_and_always_on(browsing, stack):
     stored = stack.api("GET", f"/v1/server/projects/{project_id}/env")
     assert stored["envVars"] == {"GREETING": "hello from the browser"}
 
-    page.get_by_label("Domain").fill("app.example.test")
+    page.get_by_label("Domain", exact=True).fill("app.example.com")
     page.get_by_role("button", name="Add domain").click()
-    card = page.locator('[data-domain="app.example.test"]')
+    card = page.locator('[data-domain="app.example.com"]')
     expect(card).to_be_visible()
     expect(card.locator("tbody tr").first).to_be_visible()
     page.get_by_role("button", name="Turn always-on on").click()
@@ -254,7 +254,7 @@ def test_gateway_usage_chart_request_log_and_memory_thread(browsing, stack):
     page.get_by_role("button", name="Filter").click()
     expect(page.locator("#request-log tbody tr")).to_have_text(["No requests match."])
     page.get_by_label("Status").select_option("ok")
-    page.get_by_label("Model").select_option(MODEL)
+    page.get_by_label("Model", exact=True).select_option(MODEL)
     page.get_by_role("button", name="Filter").click()
     expect(page.locator("#request-log tbody tr")).to_have_count(2)
     page.locator("#request-log tbody a").first.click()
@@ -277,9 +277,14 @@ def test_pages_fit_a_narrow_screen(browsing, stack):
     for path in ("", "/tokens", "/projects", "/gateway"):
         page.goto(stack.org + path)
         overflow = page.evaluate(
-            "document.documentElement.scrollWidth - window.innerWidth"
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
-        assert overflow <= 0, f"{path or '/'} scrolls sideways by {overflow}px"
+        wide = page.evaluate(
+            "[...document.querySelectorAll('body *')].filter(e =>"
+            " e.getBoundingClientRect().right > document.documentElement.clientWidth && !(e.parentElement && e.parentElement.closest('.table-wrap'))"
+            ").map(e => e.tagName + '.' + e.className + ':' + Math.round(e.getBoundingClientRect().right)).slice(0, 8)"
+        )
+        assert overflow <= 0, f"{path or '/'} scrolls sideways by {overflow}px: {wide}"
     shot(page, "narrow-gateway")
 
 
