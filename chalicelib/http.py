@@ -34,6 +34,8 @@ ACCEPTED_TYPES = [
     "application/octet-stream",
     "multipart/form-data",
     "application/zip",
+    # Any other type too (Chalice matches "*/*" against all of them).
+    "*/*",
 ]
 
 

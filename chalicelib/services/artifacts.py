@@ -2,6 +2,7 @@
 
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -47,7 +48,14 @@ def inspect(path: Path, max_unpacked: int) -> Layout:
             )
         try:
             broken = archive.testzip()
-        except (zipfile.BadZipFile, OSError, EOFError):
+        except (
+            zipfile.BadZipFile,
+            OSError,
+            EOFError,
+            zlib.error,  # damaged deflate data
+            RuntimeError,  # an encrypted entry
+            NotImplementedError,  # a compression method we cannot read
+        ):
             broken = "?"
         if broken is not None:
             raise ArtifactError(f"Artifact zip is corrupt (entry {broken}).")
