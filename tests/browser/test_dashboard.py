@@ -24,6 +24,13 @@ from tests.local_platform import RunningPlatform, local_platform
 pytestmark = pytest.mark.integration
 
 MODEL = "openai/gpt-4o-mini"
+SIDEWAYS = "(d => d.scrollWidth - d.clientWidth)(document.documentElement)"
+# Elements wider than the screen, outside the tables that scroll on their own.
+WIDE = """[...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().right
+    > document.documentElement.clientWidth
+    && !(e.parentElement && e.parentElement.closest('.table-wrap')))
+  .map(e => e.tagName + '.' + e.className).slice(0, 8)"""
 
 
 @dataclass
@@ -276,14 +283,8 @@ def test_pages_fit_a_narrow_screen(browsing, stack):
     sign_in(page, stack.base, stack.email, stack.password)
     for path in ("", "/tokens", "/projects", "/gateway"):
         page.goto(stack.org + path)
-        overflow = page.evaluate(
-            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-        )
-        wide = page.evaluate(
-            "[...document.querySelectorAll('body *')].filter(e =>"
-            " e.getBoundingClientRect().right > document.documentElement.clientWidth && !(e.parentElement && e.parentElement.closest('.table-wrap'))"
-            ").map(e => e.tagName + '.' + e.className + ':' + Math.round(e.getBoundingClientRect().right)).slice(0, 8)"
-        )
+        overflow = page.evaluate(SIDEWAYS)
+        wide = page.evaluate(WIDE)
         assert overflow <= 0, f"{path or '/'} scrolls sideways by {overflow}px: {wide}"
     shot(page, "narrow-gateway")
 
