@@ -50,5 +50,10 @@ synth: $(STAMP)
 deploy: synth
 	$(CDK) deploy --app infra/cdk.out --require-approval broadening
 
+# Measurements, written into bench/README.md (never asserted in tests).
+.PHONY: bench
+bench: $(STAMP)
+	$(BIN)/python bench/transport.py
+
 clean:
 	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache

@@ -75,37 +75,44 @@ class Body:
 class Override:
     """What a route's types cannot say: other statuses and media types."""
 
-    success: dict[int, Body | None] = field(default_factory=dict)
+    success: dict[int, Body | tuple[Body, ...] | None] = field(default_factory=dict)
     errors: tuple[int, ...] = ()
     request_media: tuple[str, ...] = ()
     summary: str = ""
 
 
 _HTML_PAGE = Body(HTML, schema={"type": "string"})
+_HTML_OR_PROBLEM = (_HTML_PAGE, Body(PROBLEM, model=Problem))
 _ANY_JSON = {"type": "object", "additionalProperties": True}
 
 OVERRIDES: dict[tuple[str, str], Override] = {
     ("GET", "/openapi.json"): Override(
         success={200: Body(schema=_ANY_JSON)}, summary="This document."
     ),
+    # The browser pages answer with HTML, their refusals too (or problem+json).
     ("GET", "/v1/auth/login"): Override(
-        success={200: _HTML_PAGE}, errors=(400, 404), summary="The sign-in page."
+        success={200: _HTML_PAGE, 400: _HTML_OR_PROBLEM, 404: _HTML_OR_PROBLEM},
+        summary="The sign-in page.",
     ),
     ("POST", "/v1/auth/login"): Override(
-        success={200: _HTML_PAGE, 302: None},
-        errors=(400, 401, 415, 429),
+        success={
+            200: _HTML_PAGE,
+            302: None,
+            **{s: _HTML_OR_PROBLEM for s in (400, 401, 415, 429)},
+        },
         request_media=("application/x-www-form-urlencoded",),
         summary="Sign in; redirects the browser to the CLI's callback.",
     ),
     ("GET", "/v1/invitations/accept"): Override(
-        success={200: _HTML_PAGE}, errors=(400, 404, 410), summary="Invitation page."
+        success={200: _HTML_PAGE, **{s: _HTML_OR_PROBLEM for s in (400, 404, 410)}},
+        summary="Invitation page.",
     ),
     ("POST", "/v1/invitations/accept"): Override(
-        success={200: _HTML_PAGE},
-        errors=(404, 409, 410),
+        success={200: _HTML_PAGE, **{s: _HTML_OR_PROBLEM for s in (404, 409, 410)}},
         request_media=("application/x-www-form-urlencoded",),
     ),
     ("POST", "/v1/org/members/invitations"): Override(errors=(409,)),
+    ("POST", "/v1/auth/refresh-token"): Override(errors=(401, 429)),
     ("GET", "/v1/server/projects/{project_id}/env"): Override(
         success={200: Body(model=EnvVarsPublic)}
     ),
@@ -367,7 +374,7 @@ def _chalice_operation(rule: RouteRule, schemas: _Schemas) -> dict[str, Any]:
             "model; type it or describe it in chalicelib/openapi.py OVERRIDES."
         )
     override = override or Override()
-    success: dict[int, Body | None] = dict(override.success)
+    success: dict[int, Body | tuple[Body, ...] | None] = dict(override.success)
     if models and rule.status not in success:
         success[rule.status] = Body(model=models[0])
     responses = {str(s): _response(s, b, schemas) for s, b in sorted(success.items())}
@@ -441,7 +448,7 @@ def _chalice_operation(rule: RouteRule, schemas: _Schemas) -> dict[str, Any]:
             "description": f"At most {edge.body_limit()} bytes.",
         }
     for status in sorted(errors):
-        responses[str(status)] = _problem(_ERROR_TEXT.get(status, "Refused."))
+        responses.setdefault(str(status), _problem(_ERROR_TEXT.get(status, "Refused.")))
     return operation
 
 

@@ -103,11 +103,11 @@ def create_app() -> Starlette:
     return Starlette(
         routes=ROUTES,
         middleware=[cors],
-        exception_handlers={HTTPException: _routing_problem},
+        exception_handlers={HTTPException: routing_problem},
     )
 
 
-async def _routing_problem(request: Request, exc: Exception) -> Response:
+async def routing_problem(request: Request, exc: Exception) -> Response:
     """Starlette's own 404/405 as problem+json, keeping its Allow header."""
     status = getattr(exc, "status_code", 404)
     headers = dict(getattr(exc, "headers", None) or {})

@@ -19,6 +19,7 @@ from chalice.local import (
 )
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
@@ -27,7 +28,7 @@ from starlette.types import Receive, Scope, Send
 from chalicelib import edge
 from chalicelib.dashboard import create_dashboard
 from chalicelib.errors import MethodNotAllowed, NotFound, ProblemError
-from chalicelib.streaming import ROUTES, problem
+from chalicelib.streaming import ROUTES, problem, routing_problem
 
 _SLASHES = re.compile(r"/{2,}")
 _RAW_SLASHES = re.compile(rb"/{2,}")
@@ -149,4 +150,6 @@ def create_front(chalice_app: Chalice) -> Any:
         Mount("/dashboard", app=create_dashboard()),
         Mount("/", app=ChaliceBridge(chalice_app)),
     ]
-    return CollapseSlashes(Starlette(routes=routes))
+    # A path no route can match (e.g. a decoded newline) is problem+json too.
+    handlers = {HTTPException: routing_problem}
+    return CollapseSlashes(Starlette(routes=routes, exception_handlers=handlers))
