@@ -107,6 +107,11 @@ def serve(port: int, emulator_port: int, state: Path) -> int:
     finally:
         if server is not None:
             server.should_exit = True
+            thread.join(timeout=30)
+            # Request records still queued go out before moto stops.
+            from chalicelib.services.gateway import writer
+
+            writer.close()
         for worker in workers:
             worker.stop()
         if timer is not None:

@@ -1,5 +1,6 @@
 """Base for every table: its name, region and endpoint come from settings."""
 
+from functools import cache
 from typing import Any
 
 from pynamodb.connection import Connection, TableConnection
@@ -42,5 +43,12 @@ def transaction() -> TransactWrite:
     """A DynamoDB transaction on the configured endpoint."""
     settings = get_settings()
     return TransactWrite(
-        connection=Connection(region=settings.region, host=settings.aws_endpoint_url)
+        connection=_connection(settings.region, settings.aws_endpoint_url)
     )
+
+
+@cache
+def _connection(region: str, host: str | None) -> Connection:
+    # One per endpoint: a new Connection builds a new botocore session and
+    # client (tens of milliseconds of CPU) on its first call.
+    return Connection(region=region, host=host)

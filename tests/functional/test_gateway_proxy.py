@@ -13,7 +13,7 @@ import pytest
 from httpx_sse import connect_sse
 
 from chalicelib.models import GatewayKey, GatewayRequest, GatewayUsage
-from chalicelib.services.gateway import keys
+from chalicelib.services.gateway import keys, writer
 from chalicelib.services.gateway.catalogue import get_catalogue
 from chalicelib.streaming import create_app
 from tests.conftest import Caller
@@ -62,6 +62,8 @@ def gateway(admin: Caller, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway]
         key, secret = keys.create_key(project, keys.KeyLimits(label="main"))
         with serve_in_thread(create_app()) as url:
             yield Gateway(url, upstream, project, key, secret)
+        # Records still queued belong to this test, not the next one.
+        writer.flush()
 
 
 def chat(text: str, **extra: Any) -> dict:

@@ -89,12 +89,22 @@ def reserve(key: GatewayKey, estimate: int) -> Reservation | None:
 
 def settle(key: GatewayKey, reservation: Reservation | None, cost: int) -> None:
     """Replace the reservation by the real cost and add it to settled spend."""
-    actions: list[Action] = [GatewayKey.spent_nanos.add(cost)]
-    if reservation is not None and not reservation.settled:
-        reservation.settled = True
-        actions.append(GatewayKey.committed_nanos.add(cost - reservation.amount))
-    elif key.spend_limit_nanos is None:
-        actions.append(GatewayKey.committed_nanos.add(cost))
+    settle_many(key, [(reservation, cost)])
+
+
+def settle_many(key: GatewayKey, costs: list[tuple[Reservation | None, int]]) -> None:
+    """`settle` for several requests of one key, in one conditional write."""
+    spent = committed = 0
+    for reservation, cost in costs:
+        spent += cost
+        if reservation is not None and not reservation.settled:
+            reservation.settled = True
+            committed += cost - reservation.amount
+        elif key.spend_limit_nanos is None:
+            committed += cost
+    actions: list[Action] = [GatewayKey.spent_nanos.add(spent)]
+    if committed or key.spend_limit_nanos is None:
+        actions.append(GatewayKey.committed_nanos.add(committed))
     try:
         GatewayKey(key.id).update(actions=actions, condition=GatewayKey.id.exists())
     except UpdateError as exc:
