@@ -21,6 +21,7 @@ from chalicelib.services.gateway.proxy import (
     Reply,
     gateway_secret,
     new_outcome,
+    provider_hint,
     refusal_reply,
 )
 from chalicelib.services.gateway.wire import ENDPOINTS, Endpoint
@@ -72,11 +73,11 @@ def _response(reply: Reply) -> _Finishing:
 
 
 async def _authenticate(
-    request: Request, endpoint: Endpoint, request_id: str
+    request: Request, endpoint: Endpoint, request_id: str, provider: str | None = None
 ) -> keys.KeyContext | _Finishing:
     try:
         return await run_in_threadpool(
-            keys.authenticate_key, gateway_secret(_headers(request))
+            keys.authenticate_key, gateway_secret(_headers(request)), provider
         )
     except keys.KeyRefused as exc:
         refusal = Refusal(401, str(exc), "invalid_api_key")
@@ -89,11 +90,14 @@ def _proxy_route(name: str):  # type: ignore[no-untyped-def]
 
     async def handle(request: Request) -> _Finishing:
         outcome = new_outcome(endpoint, route)
-        context = await _authenticate(request, endpoint, outcome.request_id)
+        body = await request.body()
+        context = await _authenticate(
+            request, endpoint, outcome.request_id, provider_hint(endpoint, body)
+        )
         if isinstance(context, _Finishing):
             return context
         call = ProxyCall(context, endpoint, outcome)
-        reply = await call.run(await request.body(), _headers(request))
+        reply = await call.run(body, _headers(request))
         return _response(reply)
 
     handle.__name__ = f"proxy_{name}"
