@@ -10,7 +10,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
@@ -272,6 +272,8 @@ def save_messages(
                 errors=[{"field": f"messages.{seq}.role", "message": "unknown role"}],
             )
         message_id = message.id or new_id("msg")
+        if message.created_at is not None and message.created_at.tzinfo is None:
+            message.created_at = message.created_at.replace(tzinfo=UTC)
         existing = known.get(message_id)
         if existing is not None and message.created_at is None:
             created, order = existing.created_at, existing.order_key

@@ -1,0 +1,441 @@
+"""Usage reads: activity, memory activity, request logs, facets, one request.
+
+Aggregates come from the hourly counters (`records.counter_keys`), never from
+the raw records: `activity` and `facets` Query the `combo` counter, whose
+value is every facet value of a request, over the hours of the range and
+fold them into periods and groups. Logs are one Query on the project's
+records between two sort keys, newest first, so a page is stable for a
+fixed `to`. Times are resolved to the hour for aggregates.
+"""
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pynamodb.expressions.condition import Condition
+
+from chalicelib.errors import BadRequest, NotFound
+from chalicelib.models import GatewayKey, GatewayRequest, GatewayUsage
+from chalicelib.services.clock import iso, now
+from chalicelib.services.gateway import memory_store, records
+from chalicelib.services.gateway.catalogue import NANOS_PER_USD
+
+GRANULARITIES = ("1h", "daily", "weekly", "monthly")
+GROUPS = ("model", "provider", "source_category", "api_key_id")
+FACETS = (
+    "status_code",
+    "model",
+    "provider",
+    "source",
+    "source_category",
+    "has_error",
+    "endpoint",
+    "is_stream",
+)
+# Filters the counters can honour, and those only the records carry.
+COUNTER_FILTERS = (*FACETS, "api_key_id")
+LOG_FILTERS = (*COUNTER_FILTERS, "thread_id", "resource_id")
+DEFAULT_SPAN = {
+    "1h": timedelta(hours=24),
+    "daily": timedelta(days=30),
+    "weekly": timedelta(weeks=12),
+    "monthly": timedelta(days=365),
+}
+MAX_SPAN = {
+    "1h": timedelta(days=31),
+    "daily": timedelta(days=366),
+    "weekly": timedelta(days=3 * 366),
+    "monthly": timedelta(days=5 * 366),
+}
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+MAX_OFFSET = 100_000
+LOG_PAGE = 500
+
+
+def _bad(field: str, message: str) -> BadRequest:
+    return BadRequest(
+        f"Query parameter {field} {message}.",
+        errors=[{"field": field, "message": message}],
+    )
+
+
+# Query values
+
+
+def parse_time(field: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        stamp = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise _bad(field, "must be an ISO 8601 time") from None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+def parse_granularity(value: str | None, default: str = "daily") -> str:
+    granularity = value or default
+    if granularity not in GRANULARITIES:
+        raise _bad("granularity", f"must be one of {', '.join(GRANULARITIES)}")
+    return granularity
+
+
+def parse_group_by(value: str | None) -> list[str]:
+    if not value:
+        return []
+    groups = [g.strip() for g in value.split(",") if g.strip()]
+    unknown = [g for g in groups if g not in GROUPS]
+    if unknown:
+        raise _bad("group_by", f"must be among {', '.join(GROUPS)}")
+    return list(dict.fromkeys(groups))
+
+
+def parse_range(
+    start: str | None, end: str | None, granularity: str
+) -> tuple[datetime, datetime]:
+    to = parse_time("to", end) or now()
+    since = parse_time("from", start) or to - DEFAULT_SPAN[granularity]
+    if since > to:
+        raise _bad("from", "must not be after `to`")
+    if to - since > MAX_SPAN[granularity]:
+        raise _bad("from", f"is too far before `to` for granularity {granularity}")
+    return since, to
+
+
+def parse_int(field: str, value: str | None, default: int, low: int, high: int) -> int:
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise _bad(field, "must be an integer") from None
+    if not low <= number <= high:
+        raise _bad(field, f"must be between {low} and {high}")
+    return number
+
+
+def parse_filters(
+    get: Callable[[str], str | None], names: tuple[str, ...]
+) -> dict[str, Any]:
+    """The filters given, typed: status_code int, has_error/is_stream bool."""
+    filters: dict[str, Any] = {}
+    for name in names:
+        value = get(name)
+        if value is None or value == "":
+            continue
+        if name == "status_code":
+            filters[name] = parse_int(name, value, 0, 100, 599)
+        elif name in ("has_error", "is_stream"):
+            if value not in ("true", "false"):
+                raise _bad(name, "must be true or false")
+            filters[name] = value == "true"
+        else:
+            filters[name] = value
+    return filters
+
+
+# Buckets
+
+
+def period_start(stamp: datetime, granularity: str) -> datetime:
+    hour = stamp.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    if granularity == "1h":
+        return hour
+    day = hour.replace(hour=0)
+    if granularity == "daily":
+        return day
+    if granularity == "weekly":
+        return day - timedelta(days=day.weekday())
+    return day.replace(day=1)
+
+
+def _hour_of(bucket: str) -> datetime:
+    return datetime.fromisoformat(bucket.partition("#")[0].replace("Z", "+00:00"))
+
+
+def _counters(counter_key: str, since: datetime, to: datetime) -> list[GatewayUsage]:
+    first = records.hour_bucket(since)
+    last = records.hour_bucket(to) + "#\uffff"
+    return list(
+        GatewayUsage.query(
+            counter_key, GatewayUsage.bucket.between(first, last), consistent_read=True
+        )
+    )
+
+
+def _combo_fields(bucket: str) -> dict[str, Any]:
+    values = json.loads(bucket.partition("#")[2])
+    fields = dict(zip(records.COMBO_FIELDS, values, strict=True))
+    fields["has_error"] = int(fields["status_code"]) >= 400
+    return fields
+
+
+def _matches(fields: dict[str, Any], filters: dict[str, Any], skip: str = "") -> bool:
+    return all(
+        fields.get(name) == value for name, value in filters.items() if name != skip
+    )
+
+
+COUNTS = (
+    ("request_count", "requests"),
+    ("error_count", "errors"),
+    ("prompt_tokens", "prompt_tokens"),
+    ("completion_tokens", "completion_tokens"),
+    ("total_tokens", "total_tokens"),
+    ("cached_tokens", "cached_tokens"),
+    ("cache_write_tokens", "cache_write_tokens"),
+    ("cost_nanos", "cost_nanos"),
+)
+
+
+def _metrics(total: dict[str, int]) -> dict[str, Any]:
+    requests = total["request_count"]
+    prompt = total["prompt_tokens"]
+    cached = total["cached_tokens"]
+    cost = total["cost_nanos"] / NANOS_PER_USD
+    return {
+        "request_count": requests,
+        "error_count": total["error_count"],
+        "prompt_tokens": prompt,
+        "completion_tokens": total["completion_tokens"],
+        "total_tokens": total["total_tokens"],
+        "cached_tokens": cached,
+        "cache_write_tokens": total["cache_write_tokens"],
+        "uncached_tokens": max(prompt - cached, 0),
+        "cache_hit_rate": cached / prompt if prompt else 0.0,
+        "cost_usd": cost,
+        "error_rate": total["error_count"] / requests if requests else 0.0,
+        "avg_cost_per_request": cost / requests if requests else 0.0,
+    }
+
+
+@dataclass(frozen=True)
+class KeyLabel:
+    label: str | None
+    prefix: str | None
+
+
+def key_labels(project_id: str) -> dict[str, KeyLabel]:
+    return {
+        k.id: KeyLabel(k.label, k.prefix)
+        for k in GatewayKey.project_index.query(project_id)
+    }
+
+
+def has_activity(project_id: str) -> bool:
+    counter_key = f"{project_id}#{records.GRANULARITY}#all"
+    return any(True for _ in GatewayUsage.query(counter_key, limit=1))
+
+
+def activity(
+    project_id: str,
+    granularity: str,
+    group_by: list[str],
+    since: datetime,
+    to: datetime,
+    filters: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Buckets of every metric per period (and group), oldest first."""
+    totals: dict[tuple[Any, ...], dict[str, int]] = {}
+    for counter in _counters(f"{project_id}#{records.GRANULARITY}#combo", since, to):
+        fields = _combo_fields(counter.bucket)
+        if not _matches(fields, filters or {}):
+            continue
+        period = period_start(_hour_of(counter.bucket), granularity)
+        group = (period, *(fields[g] for g in group_by))
+        total = totals.setdefault(group, {name: 0 for name, _ in COUNTS})
+        for name, attribute in COUNTS:
+            total[name] += int(getattr(counter, attribute) or 0)
+    labels = key_labels(project_id) if "api_key_id" in group_by else {}
+    data = []
+    for group in sorted(totals, key=lambda g: tuple(str(v) for v in g)):
+        bucket: dict[str, Any] = {**_metrics(totals[group]), "timestamp": iso(group[0])}
+        for name, value in zip(group_by, group[1:], strict=True):
+            bucket[name] = value
+            if name == "api_key_id":
+                label = labels.get(value, KeyLabel(None, None))
+                bucket["api_key_label"] = label.label
+                bucket["api_key_prefix"] = label.prefix
+        data.append(bucket)
+    return data
+
+
+def memory_activity(
+    project_id: str,
+    granularity: str,
+    by_key: bool,
+    since: datetime,
+    to: datetime,
+) -> list[dict[str, Any]]:
+    """Memory (observer and reflector) tokens per period, and per key if asked."""
+    totals: dict[tuple[datetime, str], list[int]] = {}
+    for counter in _counters(records.memory_counter_key(project_id), since, to):
+        period = period_start(_hour_of(counter.bucket), granularity)
+        key_id = counter.bucket.partition("#")[2] if by_key else ""
+        group: tuple[datetime, str] = (period, key_id)
+        total = totals.setdefault(group, [0, 0, 0])
+        total[0] += int(counter.prompt_tokens or 0)
+        total[1] += int(counter.completion_tokens or 0)
+        total[2] += int(counter.total_tokens or 0)
+    labels = key_labels(project_id) if by_key else {}
+    data = []
+    for group in sorted(totals, key=lambda g: tuple(str(v) for v in g)):
+        prompt, completion, total_tokens = totals[group]
+        bucket: dict[str, Any] = {
+            "bucket": iso(group[0]),
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": total_tokens,
+        }
+        if by_key:
+            label = labels.get(group[1], KeyLabel(None, None))
+            bucket.update(
+                api_key_id=group[1],
+                api_key_label=label.label,
+                api_key_prefix=label.prefix,
+            )
+        data.append(bucket)
+    return data
+
+
+def facets(
+    project_id: str, since: datetime, to: datetime, filters: dict[str, Any]
+) -> dict[str, list[dict[str, Any]]]:
+    """Request counts per value of each facet; each ignores its own filter."""
+    counts: dict[str, dict[str, int]] = {name: {} for name in FACETS}
+    for counter in _counters(f"{project_id}#{records.GRANULARITY}#combo", since, to):
+        fields = _combo_fields(counter.bucket)
+        requests = int(counter.requests or 0)
+        for name in FACETS:
+            if _matches(fields, filters, skip=name):
+                value = _facet_value(fields[name])
+                counts[name][value] = counts[name].get(value, 0) + requests
+    return {
+        name: [
+            {"value": value, "count": count}
+            for value, count in sorted(values.items(), key=lambda i: (-i[1], i[0]))
+            if count
+        ]
+        for name, values in counts.items()
+    }
+
+
+def _facet_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# Logs
+
+
+def _log_condition(filters: dict[str, Any]) -> Condition | None:
+    attributes = {
+        "model": GatewayRequest.model,
+        "provider": GatewayRequest.provider,
+        "source": GatewayRequest.source,
+        "source_category": GatewayRequest.source_category,
+        "status_code": GatewayRequest.status_code,
+        "endpoint": GatewayRequest.endpoint,
+        "is_stream": GatewayRequest.is_stream,
+        "api_key_id": GatewayRequest.key_id,
+        "thread_id": GatewayRequest.thread_id,
+        "resource_id": GatewayRequest.resource_id,
+    }
+    condition: Condition | None = None
+    for name, value in filters.items():
+        if name == "has_error":
+            part = (
+                GatewayRequest.status_code >= 400
+                if value
+                else GatewayRequest.status_code < 400
+            )
+        else:
+            part = attributes[name] == value
+        condition = part if condition is None else condition & part
+    return condition
+
+
+def logs(
+    project_id: str,
+    since: datetime,
+    to: datetime,
+    filters: dict[str, Any],
+    limit: int,
+    offset: int,
+) -> tuple[list[GatewayRequest], bool]:
+    """One page of records, newest first by (time, request id)."""
+    found = GatewayRequest.query(
+        project_id,
+        GatewayRequest.sort_key.between(iso(since) or "", (iso(to) or "") + "#\uffff"),
+        filter_condition=_log_condition(filters),
+        scan_index_forward=False,
+        page_size=min(max(offset + limit + 1, DEFAULT_LIMIT), LOG_PAGE),
+    )
+    page: list[GatewayRequest] = []
+    for index, record in enumerate(found):
+        if index < offset:
+            continue
+        if len(page) == limit:
+            return page, True
+        page.append(record)
+    return page, False
+
+
+def find_request(project_id: str, request_id: str) -> GatewayRequest:
+    for record in GatewayRequest.request_index.query(request_id):
+        if record.project_id == project_id:
+            return record
+    raise NotFound(f"Request {request_id} not found.")
+
+
+def log_public(record: GatewayRequest) -> dict[str, Any]:
+    return {
+        "request_id": record.request_id,
+        "api_key_id": record.key_id,
+        "api_key_label": record.key_label,
+        "api_key_prefix": record.key_prefix,
+        "model": record.model or "",
+        "provider": record.provider or "",
+        "source": record.source or "",
+        "source_category": record.source_category
+        or records.source_category(record.source),
+        "endpoint": record.endpoint,
+        "status_code": int(record.status_code),
+        "prompt_tokens": int(record.prompt_tokens or 0),
+        "completion_tokens": int(record.completion_tokens or 0),
+        "total_tokens": int(record.total_tokens or 0),
+        "cached_tokens": int(record.cached_tokens or 0),
+        "cache_write_tokens": int(record.cache_write_tokens or 0),
+        "cost_usd": int(record.cost_nanos or 0) / NANOS_PER_USD,
+        "latency_ms": int(record.latency_ms),
+        "is_stream": bool(record.is_stream),
+        "error": record.error,
+        # TODO(#6): keep the upstream's response id once the proxy reads it.
+        "generation_id": None,
+        "thread_id": record.thread_id,
+        "resource_id": record.resource_id,
+        "message_ids": [str(m) for m in record.message_ids or []],
+        "timestamp": iso(record.timestamp),
+    }
+
+
+def request_messages(record: GatewayRequest) -> list[dict[str, Any]]:
+    if not record.thread_id or not record.message_ids:
+        return []
+    found = memory_store.get_messages(
+        record.project_id, record.thread_id, [str(m) for m in record.message_ids]
+    )
+    return [
+        {
+            "id": m.id,
+            "thread_id": m.thread_id,
+            "role": m.role,
+            "content": memory_store.message_content(m),
+            "type": m.type,
+            "created_at": iso(m.created_at),
+        }
+        for m in found
+    ]
