@@ -54,6 +54,7 @@ deploy: synth
 .PHONY: bench
 bench: $(STAMP)
 	$(BIN)/python bench/transport.py
+	$(BIN)/python -m bench.gateway_vs_litellm
 
 clean:
 	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache

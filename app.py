@@ -7,6 +7,8 @@ from chalicelib.routes import (
     auth,
     fallback,
     gateway,
+    gateway_memory,
+    gateway_usage,
     login,
     members,
     openapi,
@@ -28,6 +30,8 @@ app.register_blueprint(studio.bp)
 app.register_blueprint(server.bp)
 app.register_blueprint(server_ops.bp)
 app.register_blueprint(gateway.bp)
+app.register_blueprint(gateway_memory.bp)
+app.register_blueprint(gateway_usage.bp)
 app.register_blueprint(uploads.bp)
 app.register_blueprint(steps.bp)
 app.register_blueprint(schedules.bp)

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     gateway_connect_timeout_seconds: float = 10.0
     gateway_read_timeout_seconds: float = 600.0
     gateway_estimate_output_tokens: int = 4096
+    # Gateway memory (issue 6): defaults for projects that set none.
+    gateway_memory_observe_tokens: int = 30000
+    gateway_memory_reflect_tokens: int = 40000
+    gateway_memory_recent_messages: int = 40
     # Server projects in operation (issue 4).
     idle_stop_seconds: int = 900
     apps_domain: str = "apps.mastra.localhost"

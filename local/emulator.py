@@ -166,6 +166,9 @@ def _create_tables(dynamodb: Any, prefix: str) -> None:
         ]
         if indexes:
             request["GlobalSecondaryIndexes"] = [_camel(i) for i in indexes]
+        local_indexes = schema.get("local_secondary_indexes", [])
+        if local_indexes:
+            request["LocalSecondaryIndexes"] = [_camel(i) for i in local_indexes]
         dynamodb.create_table(**request)
         if ttl:
             dynamodb.update_time_to_live(

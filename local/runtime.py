@@ -56,6 +56,7 @@ class LocalRuntime:
     def __init__(self, root: Path | None = None) -> None:
         self.root = (root or state_dir()) / "apps"
         self._apps: dict[str, App] = {}
+        self._builds: dict[str, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
 
     def workdir(self, deploy_id: str) -> Path:
@@ -98,6 +99,9 @@ class LocalRuntime:
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
+        deploy_id = cwd.relative_to(self.root).parts[0]
+        with self._lock:
+            self._builds[deploy_id] = process
         readers = [
             _pump(process.stdout, lambda line: log("build", line)),
             _pump(process.stderr, lambda line: log("build:stderr", line)),
@@ -109,6 +113,9 @@ class LocalRuntime:
             raise StepFailed(
                 f"Dependency install timed out after {timeout:.0f}s."
             ) from None
+        finally:
+            with self._lock:
+                self._builds.pop(deploy_id, None)
         for reader in readers:
             reader.join(timeout=5)
         return code
@@ -243,6 +250,11 @@ class LocalRuntime:
     def stop(self, deploy_id: str, keep_files: bool = False) -> None:
         with self._lock:
             app = self._apps.pop(deploy_id, None)
+            build = self._builds.pop(deploy_id, None)
+        if build is not None:
+            # A cancel during the install ends npm too, not just the record.
+            _kill_group(build)
+            logger.info("Build stopped", deploy_id=deploy_id)
         if app is not None:
             app.stopping = True
             if app.proxy is not None:
@@ -378,10 +390,15 @@ def _base_env() -> dict[str, str]:
 
 def _pump(stream: object, sink: object) -> threading.Thread:
     def run() -> None:
+        # Keep draining even if a write fails, or the child blocks on a full pipe.
         for raw in iter(stream.readline, b""):  # type: ignore[attr-defined]
             text = raw.decode("utf-8", "replace").rstrip("\n")
-            if text.strip():
+            if not text.strip():
+                continue
+            try:
                 sink(text)  # type: ignore[operator]
+            except Exception:
+                logger.exception("Log line dropped")
         stream.close()  # type: ignore[attr-defined]
 
     thread = threading.Thread(target=run, daemon=True)

@@ -21,6 +21,7 @@ from chalicelib.models.members import (
     PendingInvitation,
     Session,
 )
+from chalicelib.models.memory import MemoryMessage, MemoryObservation, MemoryThread
 from chalicelib.models.operations import Domain, ProjectEnv, RuntimeLog
 from chalicelib.models.projects import Project, UniqueClaim
 
@@ -50,6 +51,9 @@ ALL_MODELS: tuple[type[PlatformModel], ...] = (
     GatewayUsage,
     GatewayRateWindow,
     IdempotencyRecord,
+    MemoryThread,
+    MemoryMessage,
+    MemoryObservation,
 )
 
 # DynamoDB time-to-live attribute per table, where rows expire.
@@ -83,6 +87,9 @@ __all__ = [
     "Invitation",
     "LoginThrottle",
     "Membership",
+    "MemoryMessage",
+    "MemoryObservation",
+    "MemoryThread",
     "Organization",
     "OutboxMessage",
     "PendingInvitation",

@@ -37,6 +37,9 @@ class GatewayProject(PlatformModel):
     id = UnicodeAttribute(range_key=True)
     name = UnicodeAttribute()
     log_retention_days = NumberAttribute()
+    # Observational memory thresholds (issue 6); None means the default.
+    memory_observe_tokens = NumberAttribute(null=True)
+    memory_reflect_tokens = NumberAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
     version = VersionAttribute()
@@ -121,11 +124,13 @@ class GatewayRequest(PlatformModel):
     model = UnicodeAttribute(null=True)
     provider = UnicodeAttribute(null=True)
     source = UnicodeAttribute(null=True)
+    source_category = UnicodeAttribute(null=True)
     endpoint = UnicodeAttribute()
     status_code = NumberAttribute()
     prompt_tokens = NumberAttribute(default=0)
     completion_tokens = NumberAttribute(default=0)
     cached_tokens = NumberAttribute(default=0)
+    cache_write_tokens = NumberAttribute(default=0)
     total_tokens = NumberAttribute(default=0)
     # nano-USD (1e-9); divide by 1e9 for `cost_usd`.
     cost_nanos = NumberAttribute(default=0)
@@ -135,6 +140,7 @@ class GatewayRequest(PlatformModel):
     error = UnicodeAttribute(null=True)
     thread_id = UnicodeAttribute(null=True)
     resource_id = UnicodeAttribute(null=True)
+    message_ids = ListAttribute(of=UnicodeAttribute, null=True)
     timestamp = UTCDateTimeAttribute()
     expires_at = NumberAttribute()
     request_index = GatewayRequestIdIndex()
@@ -144,9 +150,12 @@ class GatewayUsage(PlatformModel):
     """A pre-aggregated counter, grown with DynamoDB ADD by each record.
 
     `counter_key` is `<project>#<granularity>#<dimension>` (dimension one of
-    `all`, `model`, `provider`, `api_key_id`); `bucket` is `<bucket start
-    ISO>#<value>` (`*` for `all`), so one Query returns a time range of one
-    dimension with every value in it.
+    `all`, `model`, `provider`, `api_key_id`, `source_category`); `bucket` is
+    `<bucket start ISO>#<value>` (`*` for `all`), so one Query returns a time
+    range of one dimension with every value in it. Dimension `combo` has the
+    JSON list of every facet value as its value (usage reads group and
+    filter on any of them); `memory` counts observer and reflector calls per
+    key, apart from the application's own tokens.
     """
 
     class Meta:
@@ -160,6 +169,7 @@ class GatewayUsage(PlatformModel):
     prompt_tokens = NumberAttribute(default=0)
     completion_tokens = NumberAttribute(default=0)
     cached_tokens = NumberAttribute(default=0)
+    cache_write_tokens = NumberAttribute(default=0)
     total_tokens = NumberAttribute(default=0)
     cost_nanos = NumberAttribute(default=0)
     latency_ms = NumberAttribute(default=0)

@@ -34,6 +34,7 @@ from chalicelib.schemas.gateway import (
 from chalicelib.services.clock import iso, now
 from chalicelib.services.gateway import keys
 from chalicelib.services.gateway.catalogue import NANOS_PER_USD, get_catalogue
+from chalicelib.services.gateway.memory import thresholds
 
 bp = Blueprint(__name__)
 api = Api(bp)
@@ -52,6 +53,8 @@ def project_public(project: GatewayProject) -> GatewayProjectPublic:
         name=project.name,
         organization_id=project.org_id,
         log_retention_days=int(project.log_retention_days),
+        memory_observe_tokens=thresholds(project)[0],
+        memory_reflect_tokens=thresholds(project)[1],
         created_at=iso(project.created_at) or "",
         updated_at=iso(project.updated_at) or "",
     )
@@ -139,7 +142,13 @@ def update_project(call: Call, project_id: str) -> GatewayProjectEnvelope:
     _admin(call)
     body = call.body(GatewayProjectUpdate)
     project = keys.get_project(call.principal.org_id, project_id)
-    keys.update_project(project, body.name, body.log_retention_days)
+    keys.update_project(
+        project,
+        body.name,
+        body.log_retention_days,
+        body.memory_observe_tokens,
+        body.memory_reflect_tokens,
+    )
     logger.info("Gateway project updated", project_id=project_id)
     return GatewayProjectEnvelope(project=project_public(project))
 

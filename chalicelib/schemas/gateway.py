@@ -15,6 +15,9 @@ class GatewayProjectProvision(Input):
 class GatewayProjectUpdate(Input):
     name: str | None = Field(None, min_length=1, max_length=200)
     log_retention_days: int | None = Field(None, ge=1, le=400)
+    # Observational memory thresholds, in estimated tokens (issue 6).
+    memory_observe_tokens: int | None = Field(None, ge=50, le=10_000_000)
+    memory_reflect_tokens: int | None = Field(None, ge=50, le=10_000_000)
 
 
 class GatewayProjectPublic(Wire):
@@ -22,6 +25,8 @@ class GatewayProjectPublic(Wire):
     name: str
     organization_id: str
     log_retention_days: int
+    memory_observe_tokens: int
+    memory_reflect_tokens: int
     created_at: str
     updated_at: str
 

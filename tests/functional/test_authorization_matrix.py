@@ -13,8 +13,8 @@ import pytest
 
 import app
 from chalicelib.http import ROUTE_RULES, RouteRule
-from chalicelib.routes.fallback import FALLBACK_ROUTES
 from chalicelib.models import ApiToken, Session, User
+from chalicelib.routes.fallback import FALLBACK_ROUTES
 from chalicelib.services.auth import mint_token
 from chalicelib.services.clock import now
 from chalicelib.services.passwords import hash_password

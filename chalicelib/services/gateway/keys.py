@@ -5,13 +5,13 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.update import Action
 
+from chalicelib.aws import client
 from chalicelib.errors import BadRequest, Conflict, NotFound
 from chalicelib.models import GatewayBinding, GatewayKey, GatewayProject
 from chalicelib.services.auth import hash_secret
@@ -36,6 +36,11 @@ class KeyContext:
 
     key: GatewayKey
     project: GatewayProject
+    # Bindings for `provider` read together with the key (scope -> binding).
+    provider: str | None = None
+    bindings: dict[str, GatewayBinding] = field(
+        default_factory=dict, compare=False, hash=False
+    )
 
 
 @dataclass(frozen=True)
@@ -74,13 +79,21 @@ def get_project(org_id: str, project_id: str) -> GatewayProject:
 
 
 def update_project(
-    project: GatewayProject, name: str | None, log_retention_days: int | None
+    project: GatewayProject,
+    name: str | None,
+    log_retention_days: int | None,
+    memory_observe_tokens: int | None = None,
+    memory_reflect_tokens: int | None = None,
 ) -> GatewayProject:
     actions: list[Action] = [GatewayProject.updated_at.set(now())]
     if name is not None:
         actions.append(GatewayProject.name.set(name))
     if log_retention_days is not None:
         actions.append(GatewayProject.log_retention_days.set(log_retention_days))
+    if memory_observe_tokens is not None:
+        actions.append(GatewayProject.memory_observe_tokens.set(memory_observe_tokens))
+    if memory_reflect_tokens is not None:
+        actions.append(GatewayProject.memory_reflect_tokens.set(memory_reflect_tokens))
     try:
         project.update(actions=actions)
     except UpdateError:
@@ -152,26 +165,92 @@ def _delete_key_and_bindings(key: GatewayKey) -> None:
     _delete_bindings(key_scope(key.id))
 
 
-def authenticate_key(secret: str | None) -> KeyContext:
-    """The live key and project for `secret`, or raise KeyRefused."""
+def authenticate_key(secret: str | None, provider: str | None = None) -> KeyContext:
+    """The live key and project for `secret`, or raise KeyRefused.
+
+    With `provider`, the key- and project-level bindings for it are read in
+    the same BatchGetItem as the key and project (strongly consistent, on
+    every request), so a proxied call costs one read round trip once the
+    key's project is known; a key's project never changes.
+    """
     if not secret:
         raise KeyRefused("Missing gateway key; send 'Authorization: Bearer mgk_...'.")
     match = _KEY_SHAPE.match(secret)
     if match is None:
         raise KeyRefused("The gateway key is malformed.")
-    try:
-        key = GatewayKey.get(key_id_of_body(match.group(1)), consistent_read=True)
-    except DoesNotExist:
-        raise KeyRefused("The gateway key is not valid or was revoked.") from None
+    key_id = key_id_of_body(match.group(1))
+    owner = _KEY_OWNERS.get(key_id)
+    found = _read_together(key_id, owner, provider)
+    key = found.get(("key", key_id))
+    if not isinstance(key, GatewayKey):
+        raise KeyRefused("The gateway key is not valid or was revoked.")
     if not hmac.compare_digest(key.secret_hash, hash_secret(secret)):
         raise KeyRefused("The gateway key is not valid or was revoked.")
     if key.expires_at is not None and key.expires_at <= now():
         raise KeyRefused("The gateway key has expired.")
-    try:
-        project = GatewayProject.get(key.org_id, key.project_id, consistent_read=True)
-    except DoesNotExist:
-        raise KeyRefused("The gateway key's project was deleted.") from None
-    return KeyContext(key, project)
+    if owner != (key.org_id, key.project_id):
+        owner = (key.org_id, key.project_id)
+        if len(_KEY_OWNERS) >= KEY_OWNERS_CACHED:
+            _KEY_OWNERS.clear()
+        _KEY_OWNERS[key_id] = owner
+        found.update(_read_together(None, owner, provider))
+    project = found.get(("project", owner[1]))
+    if not isinstance(project, GatewayProject):
+        raise KeyRefused("The gateway key's project was deleted.")
+    bindings = {
+        item.scope: item
+        for item in found.values()
+        if isinstance(item, GatewayBinding)
+        and item.scope in (key_scope(key.id), project_scope(project.id))
+    }
+    return KeyContext(key, project, provider, bindings)
+
+
+# key id -> (org id, project id): fixed for a key's life, so safe to keep.
+_KEY_OWNERS: dict[str, tuple[str, str]] = {}
+KEY_OWNERS_CACHED = 10_000
+_Found = GatewayKey | GatewayProject | GatewayBinding
+
+
+def _read_together(
+    key_id: str | None, owner: tuple[str, str] | None, provider: str | None
+) -> dict[tuple[str, str], _Found]:
+    """One consistent BatchGetItem over the key, project and binding tables."""
+    wanted: dict[type[_Found], list[dict[str, dict[str, str]]]] = {}
+    if key_id is not None:
+        wanted[GatewayKey] = [{"id": {"S": key_id}}]
+    if owner is not None:
+        wanted[GatewayProject] = [{"org_id": {"S": owner[0]}, "id": {"S": owner[1]}}]
+    if provider is not None:
+        scopes = [key_scope(key_id)] if key_id is not None else []
+        if owner is not None:
+            scopes.append(project_scope(owner[1]))
+        if scopes:
+            wanted[GatewayBinding] = [
+                {"scope": {"S": scope}, "provider": {"S": provider}} for scope in scopes
+            ]
+    models = {model.table_name(): model for model in wanted}
+    request = {
+        model.table_name(): {"Keys": keys, "ConsistentRead": True}
+        for model, keys in wanted.items()
+    }
+    found: dict[tuple[str, str], _Found] = {}
+    while request:
+        answer = client("dynamodb").batch_get_item(RequestItems=request)
+        for table, items in answer.get("Responses", {}).items():
+            for item in items:
+                loaded = models[table].from_raw_data(item)
+                found[_identity(loaded)] = loaded
+        request = answer.get("UnprocessedKeys") or {}
+    return found
+
+
+def _identity(item: _Found) -> tuple[str, str]:
+    if isinstance(item, GatewayKey):
+        return ("key", item.id)
+    if isinstance(item, GatewayProject):
+        return ("project", item.id)
+    return ("binding", f"{item.scope}#{item.provider}")
 
 
 def _check_models(models: list[str] | None) -> None:
@@ -256,12 +335,15 @@ def resolve_credential(context: KeyContext, provider: str) -> Credential | None:
         key_scope(context.key.id): "key",
         project_scope(context.project.id): "project",
     }
-    found = {
-        b.scope: b
-        for b in GatewayBinding.batch_get(
-            [(scope, provider) for scope in scopes], consistent_read=True
-        )
-    }
+    if context.provider == provider:
+        found = context.bindings
+    else:
+        found = {
+            b.scope: b
+            for b in GatewayBinding.batch_get(
+                [(scope, provider) for scope in scopes], consistent_read=True
+            )
+        }
     for scope, source in scopes.items():
         binding = found.get(scope)
         if binding is not None:
@@ -271,16 +353,35 @@ def resolve_credential(context: KeyContext, provider: str) -> Credential | None:
     return Credential(platform_key, "platform") if platform_key else None
 
 
+def credential_in_memory(context: KeyContext, provider: str) -> bool:
+    """Whether `resolve_credential` can answer without any I/O."""
+    if context.provider != provider:
+        return False
+    return all(
+        _digest(b.scope, provider, b.sealed_key) in _unsealed_keys
+        for b in context.bindings.values()
+    )
+
+
+# The binding row is read on every request (so removal is immediate); only
+# the KMS decrypt is cached, keyed by scope, provider and the sealed bytes.
+_unsealed_keys: dict[str, str] = {}
+UNSEALED_CACHED = 512
+
+
+def _digest(scope: str, provider: str, blob: bytes) -> str:
+    return hashlib.sha256(f"{scope}\0{provider}\0".encode() + blob).hexdigest()
+
+
 def _unsealed(scope: str, provider: str, blob: bytes) -> str:
-    # The binding row is read on every request (so removal is immediate);
-    # only the KMS decrypt is cached, keyed by the sealed bytes themselves.
-    digest = hashlib.sha256(blob).hexdigest()
-    return _unseal_cached(scope, provider, digest, blob)
-
-
-@lru_cache(maxsize=512)
-def _unseal_cached(scope: str, provider: str, digest: str, blob: bytes) -> str:
-    return unseal(blob, _binding_context(scope, provider)).decode()
+    digest = _digest(scope, provider, blob)
+    plain = _unsealed_keys.get(digest)
+    if plain is None:
+        plain = unseal(blob, _binding_context(scope, provider)).decode()
+        if len(_unsealed_keys) >= UNSEALED_CACHED:
+            _unsealed_keys.clear()
+        _unsealed_keys[digest] = plain
+    return plain
 
 
 def touch_key(key: GatewayKey) -> None:

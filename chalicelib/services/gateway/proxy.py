@@ -22,7 +22,8 @@ from starlette.concurrency import run_in_threadpool
 
 from chalicelib.log import logger
 from chalicelib.services.clock import new_id, now
-from chalicelib.services.gateway import keys, limits, records
+from chalicelib.services.gateway import keys, limits, records, writer
+from chalicelib.services.gateway import memory as gateway_memory
 from chalicelib.services.gateway.catalogue import (
     NANOS_PER_USD,
     CatalogueModel,
@@ -124,6 +125,7 @@ class ProxyCall:
     clock: float = field(default_factory=time.monotonic)
     model: CatalogueModel | None = None
     reservation: limits.Reservation | None = None
+    memory: gateway_memory.ProxyMemory | None = None
     _finished: bool = False
 
     async def run(self, raw_body: bytes, headers: dict[str, str]) -> Reply:
@@ -144,11 +146,16 @@ class ProxyCall:
     ) -> tuple[Prepared, str, dict[str, str]]:
         request = _json_object(raw_body)
         model = self._resolve_model(request.get("model"))
+        if headers.get("x-thread-id"):
+            request = await self._remember(request, headers)
         self.outcome.is_stream = bool(request.get("stream"))
         prepared = prepare(self.endpoint, request, model.upstream_model)
-        credential = await run_in_threadpool(
-            keys.resolve_credential, self.context, model.provider
-        )
+        if keys.credential_in_memory(self.context, model.provider):
+            credential = keys.resolve_credential(self.context, model.provider)
+        else:
+            credential = await run_in_threadpool(
+                keys.resolve_credential, self.context, model.provider
+            )
         if credential is None:
             env = get_catalogue().providers[model.provider].env_name
             raise Refusal(
@@ -159,10 +166,27 @@ class ProxyCall:
                 "provider_not_configured",
             )
         self.outcome.source = credential.source
-        await run_in_threadpool(self._take_limits, prepared, len(raw_body))
+        key = self.context.key
+        if key.rate_limit_rpm or key.spend_limit_nanos is not None:
+            await run_in_threadpool(self._take_limits, prepared, len(raw_body))
         provider = get_catalogue().providers[model.provider]
         url = provider.base_url() + self.endpoint.path
-        return prepared, url, _upstream_headers(provider.auth, credential, headers)
+        upstream_headers = _upstream_headers(provider.auth, credential, headers)
+        if self.memory is not None:
+            self.memory.upstream = gateway_memory.Upstream(url, upstream_headers, model)
+        return prepared, url, upstream_headers
+
+    async def _remember(
+        self, request: dict[str, Any], headers: dict[str, str]
+    ) -> dict[str, Any]:
+        """Open the thread and put its history in front (issue 6)."""
+        try:
+            self.memory, request = await run_in_threadpool(
+                gateway_memory.attach, self.context, self.endpoint, headers, request
+            )
+        except gateway_memory.MemoryRefusal as exc:
+            raise Refusal(exc.status, exc.message, exc.code) from None
+        return request
 
     def _resolve_model(self, requested: Any) -> CatalogueModel:
         if not isinstance(requested, str) or not requested.strip():
@@ -275,6 +299,8 @@ class ProxyCall:
             self.outcome.error = error_message(payload)
         else:
             self.outcome.usage = body_usage(self.endpoint, payload) or records.Usage()
+            if self.memory is not None:
+                self.memory.take_body(payload)
         return Reply(response.status_code, headers, payload, media_type=media)
 
     async def _relay(
@@ -288,6 +314,8 @@ class ProxyCall:
                     continue
                 if self.outcome.first_token_ms is None:
                     self.outcome.first_token_ms = self._elapsed_ms()
+                if self.memory is not None:
+                    self.memory.take_event(event)
                 yield event.encode()
             tail = watcher.flush()
             if tail:
@@ -321,19 +349,39 @@ class ProxyCall:
             outcome.cost_nanos = self.model.cost_nanos(
                 usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens
             )
+        if self.memory is not None:
+            await self._save_memory()
+        job = writer.Job(self.context, outcome, self.reservation)
+        await writer.get_writer().submit(job)
+        if self.memory is not None:
+            gateway_memory.schedule_observation(self.memory)
+
+    async def _save_memory(self) -> None:
+        """The new turn and the answer go to the thread; their ids to the record."""
+        assert self.memory is not None
         try:
-            await run_in_threadpool(self._persist)
+            self.outcome.message_ids = await run_in_threadpool(
+                self.memory.save, self.outcome
+            )
         except Exception:
             logger.exception(
-                "Gateway request record failed", request_id=outcome.request_id
+                "Gateway memory save failed", request_id=self.outcome.request_id
             )
 
-    def _persist(self) -> None:
-        key = self.context.key
-        if self.reservation is not None or self.outcome.cost_nanos:
-            limits.settle(key, self.reservation, self.outcome.cost_nanos)
-        records.write(self.context, self.outcome)
-        keys.touch_key(key)
+
+def provider_hint(endpoint: Endpoint, raw_body: bytes) -> str | None:
+    """The provider the body's model routes to, so its bindings are read early."""
+    try:
+        requested = json.loads(raw_body or b"null").get("model")
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(requested, str):
+        return None
+    model_id = requested.strip()
+    if "/" not in model_id:
+        model_id = f"{endpoint.native_provider}/{model_id}"
+    model = get_catalogue().model(model_id)
+    return model.provider if model is not None else None
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:

@@ -5,8 +5,11 @@ record is put only if its sort key is new, so a retried write cannot count
 twice, and counters never drift from the records.
 """
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+
+from pynamodb.exceptions import TransactWriteError
 
 from chalicelib.log import logger
 from chalicelib.models import GatewayRequest, GatewayUsage
@@ -15,7 +18,18 @@ from chalicelib.services.clock import iso
 from chalicelib.services.gateway.keys import KeyContext
 
 GRANULARITY = "1h"
-DIMENSIONS = ("all", "model", "provider", "api_key_id")
+DIMENSIONS = ("all", "model", "provider", "api_key_id", "source_category")
+# The facet values of a request, in the order the `combo` counter keeps them.
+COMBO_FIELDS = (
+    "model",
+    "provider",
+    "source",
+    "source_category",
+    "api_key_id",
+    "status_code",
+    "endpoint",
+    "is_stream",
+)
 
 
 @dataclass
@@ -23,6 +37,7 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
+    cache_write_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -48,6 +63,28 @@ class Outcome:
     source: str | None = None
     thread_id: str | None = None
     resource_id: str | None = None
+    message_ids: list[str] | None = None
+
+
+def source_category(source: str | None) -> str:
+    """`byok` for a key or project binding, `platform` for the platform's key."""
+    if source in ("key", "project"):
+        return "byok"
+    return source or "none"
+
+
+def combo_value(context: KeyContext, outcome: Outcome) -> str:
+    values = [
+        outcome.model or "",
+        outcome.provider or "",
+        outcome.source or "",
+        source_category(outcome.source),
+        context.key.id,
+        outcome.status_code,
+        outcome.endpoint,
+        outcome.is_stream,
+    ]
+    return json.dumps(values, separators=(",", ":"))
 
 
 def sort_key(outcome: Outcome) -> str:
@@ -67,6 +104,8 @@ def counter_keys(context: KeyContext, outcome: Outcome) -> list[tuple[str, str]]
         "model": outcome.model,
         "provider": outcome.provider,
         "api_key_id": context.key.id,
+        "source_category": source_category(outcome.source),
+        "combo": combo_value(context, outcome),
     }
     return [
         (f"{project_id}#{GRANULARITY}#{dimension}", f"{bucket}#{value}")
@@ -75,12 +114,11 @@ def counter_keys(context: KeyContext, outcome: Outcome) -> list[tuple[str, str]]
     ]
 
 
-def write(context: KeyContext, outcome: Outcome) -> None:
-    """Store the record and grow the counters, atomically."""
+def _record(context: KeyContext, outcome: Outcome) -> GatewayRequest:
     usage = outcome.usage
     retention = int(context.project.log_retention_days)
     expires = outcome.started_at + timedelta(days=retention)
-    record = GatewayRequest(
+    return GatewayRequest(
         context.project.id,
         sort_key(outcome),
         request_id=outcome.request_id,
@@ -91,11 +129,13 @@ def write(context: KeyContext, outcome: Outcome) -> None:
         model=outcome.model,
         provider=outcome.provider,
         source=outcome.source,
+        source_category=source_category(outcome.source),
         endpoint=outcome.endpoint,
         status_code=outcome.status_code,
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,
         cached_tokens=usage.cached_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
         total_tokens=usage.total_tokens,
         cost_nanos=outcome.cost_nanos,
         latency_ms=outcome.latency_ms,
@@ -104,34 +144,134 @@ def write(context: KeyContext, outcome: Outcome) -> None:
         error=outcome.error,
         thread_id=outcome.thread_id,
         resource_id=outcome.resource_id,
+        message_ids=outcome.message_ids,
         timestamp=outcome.started_at,
         expires_at=int(expires.timestamp()),
     )
-    failed = 1 if outcome.status_code >= 400 else 0
+
+
+COUNTED = (
+    "requests",
+    "errors",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "total_tokens",
+    "cost_nanos",
+    "latency_ms",
+    "cache_write_tokens",
+)
+
+
+def _counts(outcome: Outcome) -> list[int]:
+    usage = outcome.usage
+    return [
+        1,
+        1 if outcome.status_code >= 400 else 0,
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        usage.cached_tokens,
+        usage.total_tokens,
+        outcome.cost_nanos,
+        outcome.latency_ms,
+        usage.cache_write_tokens,
+    ]
+
+
+def write(context: KeyContext, outcome: Outcome) -> None:
+    """Store the record and grow the counters, atomically."""
+    write_many([(context, outcome)])
+
+
+# DynamoDB allows 100 items per transaction: a record and its counters
+# (every dimension plus `combo`) take 2 + len(DIMENSIONS) of them.
+MAX_BATCH = 100 // (2 + len(DIMENSIONS))
+
+
+def write_many(items: list[tuple[KeyContext, Outcome]]) -> None:
+    """Store records and grow their counters in one transaction.
+
+    Counter updates for the same item are summed (a transaction touches an
+    item once). A record that already exists (a retry after a write whose
+    answer was lost) cancels the transaction; the records are then written
+    one by one, skipping those already stored, so nothing counts twice.
+    """
+    if len(items) > MAX_BATCH:
+        for start in range(0, len(items), MAX_BATCH):
+            write_many(items[start : start + MAX_BATCH])
+        return
+    try:
+        _transact(items)
+    except TransactWriteError as exc:
+        if not _duplicate(exc):
+            raise
+        for item in items:
+            try:
+                _transact([item])
+            except TransactWriteError as single:
+                if not _duplicate(single):
+                    raise
+    for context, outcome in items:
+        logger.info(
+            "Gateway request recorded",
+            request_id=outcome.request_id,
+            project_id=context.project.id,
+            key_id=context.key.id,
+            model=outcome.model,
+            endpoint=outcome.endpoint,
+            status_code=outcome.status_code,
+            is_stream=outcome.is_stream,
+            latency_ms=outcome.latency_ms,
+        )
+
+
+def _transact(items: list[tuple[KeyContext, Outcome]]) -> None:
+    totals: dict[tuple[str, str], list[int]] = {}
+    for context, outcome in items:
+        counts = _counts(outcome)
+        for counter in counter_keys(context, outcome):
+            total = totals.setdefault(counter, [0] * len(COUNTED))
+            for index, value in enumerate(counts):
+                total[index] += value
     with transaction() as tx:
-        tx.save(record, condition=GatewayRequest.sort_key.does_not_exist())
-        for counter_key, bucket in counter_keys(context, outcome):
+        for context, outcome in items:
+            tx.save(
+                _record(context, outcome),
+                condition=GatewayRequest.sort_key.does_not_exist(),
+            )
+        for (counter_key, bucket), total in totals.items():
             tx.update(
                 GatewayUsage(counter_key, bucket),
                 actions=[
-                    GatewayUsage.requests.add(1),
-                    GatewayUsage.errors.add(failed),
-                    GatewayUsage.prompt_tokens.add(usage.prompt_tokens),
-                    GatewayUsage.completion_tokens.add(usage.completion_tokens),
-                    GatewayUsage.cached_tokens.add(usage.cached_tokens),
-                    GatewayUsage.total_tokens.add(usage.total_tokens),
-                    GatewayUsage.cost_nanos.add(outcome.cost_nanos),
-                    GatewayUsage.latency_ms.add(outcome.latency_ms),
+                    getattr(GatewayUsage, name).add(value)
+                    for name, value in zip(COUNTED, total, strict=True)
                 ],
             )
-    logger.info(
-        "Gateway request recorded",
-        request_id=outcome.request_id,
-        project_id=context.project.id,
-        key_id=context.key.id,
-        model=outcome.model,
-        endpoint=outcome.endpoint,
-        status_code=outcome.status_code,
-        is_stream=outcome.is_stream,
-        latency_ms=outcome.latency_ms,
+
+
+def _duplicate(exc: TransactWriteError) -> bool:
+    reasons = exc.cancellation_reasons or []
+    return any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons)
+
+
+def memory_counter_key(project_id: str) -> str:
+    return f"{project_id}#{GRANULARITY}#memory"
+
+
+def write_memory_usage(
+    project_id: str, key_id: str, stamp: datetime, usage: Usage, cost_nanos: int
+) -> None:
+    """Count an observer or reflector call as memory tokens of `key_id`."""
+    counter = GatewayUsage(
+        memory_counter_key(project_id), f"{hour_bucket(stamp)}#{key_id}"
+    )
+    counter.update(
+        actions=[
+            GatewayUsage.requests.add(1),
+            GatewayUsage.prompt_tokens.add(usage.prompt_tokens),
+            GatewayUsage.completion_tokens.add(usage.completion_tokens),
+            GatewayUsage.cached_tokens.add(usage.cached_tokens),
+            GatewayUsage.total_tokens.add(usage.total_tokens),
+            GatewayUsage.cost_nanos.add(cost_nanos),
+        ]
     )

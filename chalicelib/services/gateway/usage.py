@@ -239,10 +239,19 @@ def activity(
 ) -> list[dict[str, Any]]:
     """Buckets of every metric per period (and group), oldest first."""
     totals: dict[tuple[Any, ...], dict[str, int]] = {}
-    for counter in _counters(f"{project_id}#{records.GRANULARITY}#combo", since, to):
-        fields = _combo_fields(counter.bucket)
-        if not _matches(fields, filters or {}):
-            continue
+    # Unfiltered, by at most one dimension: that dimension's own counter
+    # (one row per hour and value); otherwise the `combo` counter.
+    single = not filters and len(group_by) <= 1
+    dimension = (group_by[0] if group_by else "all") if single else "combo"
+    counter_key = f"{project_id}#{records.GRANULARITY}#{dimension}"
+    for counter in _counters(counter_key, since, to):
+        fields: dict[str, Any]
+        if single:
+            fields = {dimension: counter.bucket.partition("#")[2]}
+        else:
+            fields = _combo_fields(counter.bucket)
+            if not _matches(fields, filters or {}):
+                continue
         period = period_start(_hour_of(counter.bucket), granularity)
         group = (period, *(fields[g] for g in group_by))
         total = totals.setdefault(group, {name: 0 for name, _ in COUNTS})

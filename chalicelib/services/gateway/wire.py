@@ -145,6 +145,7 @@ def anthropic_usage(usage: Any, into: Usage | None = None) -> Usage | None:
             + _int(usage.get("cache_creation_input_tokens"))
         )
         result.cached_tokens = cached
+        result.cache_write_tokens = _int(usage.get("cache_creation_input_tokens"))
     if "output_tokens" in usage:
         result.completion_tokens = _int(usage.get("output_tokens"))
     return result
