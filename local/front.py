@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
@@ -144,9 +144,15 @@ class CollapseSlashes:
         await self._app(scope, receive, send)
 
 
+async def _to_dashboard_root(request: Request) -> Response:
+    return RedirectResponse("/dashboard/", status_code=307)
+
+
 def create_front(chalice_app: Chalice) -> Any:
     routes: list[Route | Mount] = [
         *ROUTES,
+        # MASTRA_PROJECTS_URL names the dashboard without a trailing slash.
+        Route("/dashboard", _to_dashboard_root, methods=["GET", "HEAD"]),
         Mount("/dashboard", app=create_dashboard()),
         Mount("/", app=ChaliceBridge(chalice_app)),
     ]

@@ -20,4 +20,8 @@ def on_deploy_step(event: SQSEvent) -> None:
             logger.warning("Step message is not JSON; dropped")
             continue
         logger.append_keys(deploy_id=message.get("deployId"))
-        pipeline.run(message)
+        try:
+            pipeline.run(message)
+        finally:
+            # The logger outlives this event; the next one is another deploy.
+            logger.remove_keys(["deploy_id"])

@@ -189,3 +189,11 @@ def test_double_slash_paths_from_a_trailing_slash_base_url_work(
     response = httpx.get(running.url + "//v1/auth/verify", headers=running.headers())
     assert response.status_code == 200
     assert response.json()["organizationId"] == running.org_id
+
+
+def test_dashboard_base_url_without_slash_leads_to_the_dashboard(
+    running: RunningPlatform,
+) -> None:
+    response = httpx.get(running.url + "/dashboard")
+    assert response.status_code == 307
+    assert response.headers["location"] == "/dashboard/"
