@@ -148,19 +148,21 @@ def _usage(project: Any) -> str:
     return f"/v1/gateway/projects/{project.id}/usage"
 
 
-@pytest.mark.parametrize(
-    ("granularity", "group_by"),
-    [
-        ("1h", []),
-        ("daily", ["model"]),
-        ("weekly", ["provider", "api_key_id"]),
-        ("monthly", ["source_category"]),
-        ("daily", ["model", "api_key_id", "source_category"]),
-    ],
-)
-def test_activity_matches_a_brute_force_count(
-    client, admin, generated, granularity, group_by
-):
+ACTIVITY_CASES = [
+    ("1h", []),
+    ("daily", ["model"]),
+    ("weekly", ["provider", "api_key_id"]),
+    ("monthly", ["source_category"]),
+    ("daily", ["model", "api_key_id", "source_category"]),
+]
+
+
+def test_activity_matches_a_brute_force_count(client, admin, generated):
+    for granularity, group_by in ACTIVITY_CASES:
+        check_activity(client, admin, generated, granularity, group_by)
+
+
+def check_activity(client, admin, generated, granularity, group_by):
     items, project = generated["items"], generated["project"]
     since = START + timedelta(days=2, hours=5, minutes=30)
     span = timedelta(days=20) if granularity == "1h" else timedelta(days=35)
@@ -211,7 +213,13 @@ def test_activity_matches_a_brute_force_count(
             assert bucket["api_key_label"] == labels[bucket["api_key_id"]]
 
 
-def test_facets_honour_every_filter_but_their_own(client, admin, generated):
+def test_facets_logs_and_detail(client, admin, generated):
+    check_facets(client, admin, generated)
+    check_logs(client, admin, generated)
+    check_activity_and_detail(client, admin, generated)
+
+
+def check_facets(client, admin, generated):
     items, project = generated["items"], generated["project"]
     since, to = START, START + timedelta(hours=HOURS)
     filters = {"model": "openai/gpt-4o", "is_stream": True, "status_code": 200}
@@ -239,7 +247,8 @@ def test_facets_honour_every_filter_but_their_own(client, admin, generated):
         assert {f["value"]: f["count"] for f in found[facet]} == dict(counts), facet
 
 
-def test_logs_pages_neither_skip_nor_repeat(client, admin, generated):
+def check_logs(client, admin, generated):
+    """Pages neither skip nor repeat."""
     items, project = generated["items"], generated["project"]
     since, to = START, START + timedelta(hours=HOURS)
     key_id = items[0][0].key.id
@@ -281,7 +290,7 @@ def test_logs_pages_neither_skip_nor_repeat(client, admin, generated):
     assert set(log) >= {"request_id", "api_key_label", "cost_usd", "message_ids"}
 
 
-def test_has_activity_and_request_detail(client, admin, generated):
+def check_activity_and_detail(client, admin, generated):
     project = generated["project"]
     found = body(_get(client, admin, _usage(project) + "/has-activity"))
     assert found == {"has_activity": True}
@@ -318,9 +327,10 @@ def test_has_activity_and_request_detail(client, admin, generated):
     ],
 )
 def test_malformed_activity_queries_are_400_naming_the_field(
-    client, admin, generated, query, field
+    client, admin, query, field
 ):
-    response = _get(client, admin, _usage(generated["project"]) + "/activity", **query)
+    project = keys.create_project(admin.org_id, "usage")
+    response = _get(client, admin, _usage(project) + "/activity", **query)
     assert_problem(response, 400)
     assert [e["field"] for e in body(response)["errors"]] == [field]
 
@@ -333,13 +343,15 @@ def test_malformed_activity_queries_are_400_naming_the_field(
         ({"offset": "-1"}, "offset"),
     ],
 )
-def test_malformed_log_queries_are_400(client, admin, generated, query, field):
-    response = _get(client, admin, _usage(generated["project"]) + "/logs", **query)
+def test_malformed_log_queries_are_400(client, admin, query, field):
+    project = keys.create_project(admin.org_id, "usage")
+    response = _get(client, admin, _usage(project) + "/logs", **query)
     assert_problem(response, 400)
     assert [e["field"] for e in body(response)["errors"]] == [field]
 
 
-def test_another_org_sees_nothing(client, admin, generated):
+def test_another_org_sees_nothing(client, admin):
+    project = keys.create_project(admin.org_id, "usage")
     from chalicelib.services import accounts
     from chalicelib.services.auth import mint_token
 
@@ -348,5 +360,5 @@ def test_another_org_sees_nothing(client, admin, generated):
     accounts.add_member(org.id, user.id, "admin")
     _, secret = mint_token(org.id, user.id, "admin")
     other = Caller(org.id, user.id, secret)
-    response = _get(client, other, _usage(generated["project"]) + "/activity")
+    response = _get(client, other, _usage(project) + "/activity")
     assert response.status_code == 404
