@@ -95,7 +95,9 @@ def _p50(run: Callable[[], Any], repeat: int) -> float:
         start = time.perf_counter()
         run()
         samples.append(time.perf_counter() - start)
-    return statistics.median(samples) * 1000
+    result = statistics.median(samples) * 1000
+    print(f"  {result:.1f} ms", flush=True)
+    return result
 
 
 def _measure(project_id: str, key_id: str, repeat: int) -> dict[str, float]:
@@ -157,7 +159,8 @@ def main() -> None:
             counters = _load(project, contexts, count)
             print(
                 f"loaded {count} records, {counters} counters "
-                f"in {time.perf_counter() - started:.0f}s"
+                f"in {time.perf_counter() - started:.0f}s",
+                flush=True,
             )
             results[count] = _measure(project.id, contexts[0].key.id, args.repeat)
     print(f"\n| read | {args.small} records (ms) | {args.large} records (ms) | ratio |")
