@@ -97,16 +97,36 @@ def local_platform(
             output,
         )
     finally:
-        stop(process)
+        stop(process, state_dir)
         reader.join(timeout=5)
 
 
-def stop(process: subprocess.Popen[str]) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGINT)
+def stop(process: subprocess.Popen[str], state_dir: Path | None = None) -> None:
+    """Stop the platform; if it had to be killed, end what it started too."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    if state_dir is not None:
+        # The emulator and the apps run in sessions of their own; after a hard
+        # kill they would outlive the platform. Their pids are on disk.
+        for pid_file in [state_dir / "emulator.pid", *state_dir.glob("apps/*/app.pid")]:
+            _end(pid_file)
+
+
+def _end(pid_file: Path) -> None:
     try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        pid = int(pid_file.read_text().strip())
+        # A pid file can outlive its process; only end the one it names.
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return
+    if b"moto_server" not in command and b"index.mjs" not in command:
+        return
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return
