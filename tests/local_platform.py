@@ -49,8 +49,14 @@ def local_platform(
 ) -> Iterator[RunningPlatform]:
     """Run the platform until the block ends, then stop it by its own pid."""
     port, emulator_port = free_port(), free_port()
+    # Only what a newcomer's shell would have: no settings leaked by other tests.
+    inherited = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("PLATFORM_", "AWS_", "GATEWAY_"))
+    }
     env = {
-        **os.environ,
+        **inherited,
         "PLATFORM_PORT": str(port),
         "PLATFORM_EMULATOR_PORT": str(emulator_port),
         "PLATFORM_STATE_DIR": str(state_dir),

@@ -47,3 +47,12 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
         deployment_zip=stack.deployment_zip,
         streaming_zip=outdir / "streaming-bundle.zip",
     )
+
+
+@pytest.fixture(autouse=True)
+def restore_environment() -> Any:
+    """The admin command exports stack settings; keep them out of later tests."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
