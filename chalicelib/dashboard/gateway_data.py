@@ -1,130 +1,158 @@
 """Gateway usage and request logs as the dashboard shows them.
 
-The callers first load the project through the API's own
-`GET /v1/gateway/projects/{id}` handler, which checks the organization.
-TODO(#10): move these reads behind `/v1/gateway/projects/{id}/usage` and
-`/requests` API routes once those exist, and call them from here.
+Every read is a call of the usage routes' own handlers
+(`/v1/gateway/projects/{id}/usage/...`) with the page's query values, so
+the page and the API parse, validate and authorize a query the same way
+and read through the same service (services/gateway/usage.py).
 """
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist
+from starlette.datastructures import ImmutableMultiDict
 
-from chalicelib.errors import NotFound
-from chalicelib.models import GatewayRequest, GatewayUsage
-from chalicelib.services.clock import iso, now
-from chalicelib.services.gateway.records import GRANULARITY, hour_bucket
+from chalicelib.dashboard.web import Ctx
+from chalicelib.routes import gateway_usage
 
-FACETS = ("model", "provider", "status", "key")
+USAGE = gateway_usage.USAGE
+GRANULARITIES = (
+    ("1h", "Hourly"),
+    ("daily", "Daily"),
+    ("weekly", "Weekly"),
+    ("monthly", "Monthly"),
+)
 PAGE_SIZE = 50
-SCAN_LIMIT = 1000
-NANOS_PER_USD = 1_000_000_000
+RANGE = ("from", "to")
 
 
 @dataclass(frozen=True)
-class Filters:
-    model: str = ""
-    provider: str = ""
-    status: str = ""
-    key: str = ""
-
-    def match(self, record: GatewayRequest) -> bool:
-        return (
-            (not self.model or record.model == self.model)
-            and (not self.provider or record.provider == self.provider)
-            and (not self.status or _status_class(record) == self.status)
-            and (not self.key or record.key_id == self.key)
-        )
+class Filter:
+    name: str
+    label: str
 
 
-def _status_class(record: GatewayRequest) -> str:
-    return "ok" if int(record.status_code) < 400 else "error"
+# The request log's filters: facets of the logs route, and the key.
+FILTERS = (
+    Filter("model", "Model"),
+    Filter("provider", "Provider"),
+    Filter("status_code", "Status code"),
+    Filter("has_error", "Has error"),
+    Filter("source", "Source"),
+    Filter("endpoint", "Endpoint"),
+    Filter("is_stream", "Streamed"),
+    Filter("api_key_id", "Key"),
+)
+FILTER_NAMES = tuple(f.name for f in FILTERS)
 
 
-def usage_by_model(project_id: str, hours: int = 48) -> dict[str, Any]:
-    """Hourly total tokens per model: labels and one series per model."""
-    start = now() - timedelta(hours=hours - 1)
-    first = hour_bucket(start)
-    counters = GatewayUsage.query(
-        f"{project_id}#{GRANULARITY}#model",
-        GatewayUsage.bucket >= first,
+def _query(ctx: Ctx, names: tuple[str, ...], **fixed: str) -> ImmutableMultiDict:
+    """The page's values of `names` (repeats kept, so the route refuses them)."""
+    items = [(k, v) for k, v in ctx.request.query_params.multi_items() if k in names]
+    items += list(fixed.items())
+    return ImmutableMultiDict(items)
+
+
+def selected(ctx: Ctx) -> dict[str, str]:
+    query = ctx.request.query_params
+    return {name: query.get(name, "") for name in (*FILTER_NAMES, "granularity")}
+
+
+def filtered(ctx: Ctx) -> bool:
+    return any(ctx.request.query_params.get(name) for name in FILTER_NAMES)
+
+
+def usage_by_model(ctx: Ctx, project_id: str) -> dict[str, Any]:
+    """Tokens per period and model from the activity route, as chart series."""
+    granularity = ctx.request.query_params.get("granularity") or "1h"
+    found = ctx.api(
+        gateway_usage.activity,
+        "GET",
+        USAGE + "/activity",
+        query=_query(
+            ctx, (*FILTER_NAMES, *RANGE), granularity=granularity, group_by="model"
+        ),
+        project_id=project_id,
     )
-    series: dict[str, dict[str, int]] = {}
-    requests: dict[str, int] = {}
-    for counter in counters:
-        bucket, _, model = counter.bucket.partition("#")
-        series.setdefault(model, {})[bucket] = int(counter.total_tokens or 0)
-        requests[model] = requests.get(model, 0) + int(counter.requests or 0)
-    labels = sorted({b for values in series.values() for b in values})
+    buckets = found["data"]
+    labels = sorted({b["timestamp"] for b in buckets})
+    series: dict[str, dict[str, Any]] = {}
+    for bucket in buckets:
+        model = bucket.get("model") or ""
+        entry = series.setdefault(
+            model, {"model": model, "requests": 0, "cost_usd": 0.0, "by_label": {}}
+        )
+        entry["requests"] += bucket["request_count"]
+        entry["cost_usd"] += bucket["cost_usd"]
+        entry["by_label"][bucket["timestamp"]] = bucket["total_tokens"]
     return {
+        "granularity": found["granularity"],
+        "from": found["from_"],
+        "to": found["to"],
         "labels": labels,
         "series": [
             {
-                "model": model,
-                "requests": requests[model],
-                "tokens": [values.get(b, 0) for b in labels],
+                "model": entry["model"],
+                "requests": entry["requests"],
+                "cost_usd": entry["cost_usd"],
+                "tokens": [entry["by_label"].get(label, 0) for label in labels],
             }
-            for model, values in sorted(series.items())
+            for _, entry in sorted(series.items())
         ],
     }
 
 
-def requests(project_id: str, filters: Filters) -> dict[str, Any]:
-    """The newest requests matching the filters, and the facet values seen."""
-    facets: dict[str, set[str]] = {name: set() for name in FACETS}
-    facets["status"] = {"ok", "error"}
-    rows: list[dict[str, Any]] = []
-    for record in GatewayRequest.query(
-        project_id, scan_index_forward=False, limit=SCAN_LIMIT
-    ):
-        facets["model"].add(record.model or "")
-        facets["provider"].add(record.provider or "")
-        facets["status"].add(_status_class(record))
-        facets["key"].add(record.key_id)
-        if filters.match(record) and len(rows) < PAGE_SIZE:
-            rows.append(public(record))
-    return {
-        "rows": rows,
-        "facets": {k: sorted(v for v in values if v) for k, values in facets.items()},
+def request_log(
+    ctx: Ctx, project_id: str, keys: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """One page of the logs route and the facets route's values per filter."""
+    query = ctx.request.query_params
+    found = ctx.api(
+        gateway_usage.logs,
+        "GET",
+        USAGE + "/logs",
+        query=_query(ctx, (*FILTER_NAMES, *RANGE, "offset"), limit=str(PAGE_SIZE)),
+        project_id=project_id,
+    )
+    facets = ctx.api(
+        gateway_usage.log_facets,
+        "GET",
+        USAGE + "/logs/facets",
+        query=_query(ctx, (*FILTER_NAMES, *RANGE)),
+        project_id=project_id,
+    )
+    options: dict[str, list[dict[str, Any]]] = {
+        name: [
+            {"value": v["value"], "text": f"{v['value']} ({v['count']})"}
+            for v in facets.get(name, [])
+        ]
+        for name in FILTER_NAMES
     }
+    options["api_key_id"] = [
+        {"value": k["id"], "text": f"{k['label']} ({k['prefix']}…)"} for k in keys
+    ]
+    for name in FILTER_NAMES:
+        chosen = query.get(name, "")
+        if chosen and chosen not in {o["value"] for o in options[name]}:
+            options[name].append({"value": chosen, "text": f"{chosen} (0)"})
+    offset = int(query.get("offset") or 0)
+    older = None
+    if found["has_more"]:
+        older = {
+            **{k: v for k, v in selected(ctx).items() if v},
+            "to": found["to"],
+            "offset": str(offset + PAGE_SIZE),
+        }
+    return {"rows": found["logs"], "options": options, "older": older}
 
 
-def request_detail(project_id: str, request_id: str) -> dict[str, Any]:
-    for record in GatewayRequest.request_index.query(request_id):
-        if record.project_id == project_id:
-            try:
-                full = GatewayRequest.get(record.project_id, record.sort_key)
-            except DoesNotExist:
-                break
-            return public(full)
-    raise NotFound(f"Request {request_id} not found.")
-
-
-def public(record: GatewayRequest) -> dict[str, Any]:
-    return {
-        "request_id": record.request_id,
-        "timestamp": iso(record.timestamp),
-        "model": record.model,
-        "provider": record.provider,
-        "source": record.source,
-        "endpoint": record.endpoint,
-        "status_code": int(record.status_code),
-        "key_id": record.key_id,
-        "key_label": record.key_label,
-        "key_prefix": record.key_prefix,
-        "prompt_tokens": int(record.prompt_tokens or 0),
-        "completion_tokens": int(record.completion_tokens or 0),
-        "cached_tokens": int(record.cached_tokens or 0),
-        "total_tokens": int(record.total_tokens or 0),
-        "cost_usd": int(record.cost_nanos or 0) / NANOS_PER_USD,
-        "latency_ms": int(record.latency_ms),
-        "first_token_ms": (
-            int(record.first_token_ms) if record.first_token_ms is not None else None
-        ),
-        "is_stream": bool(record.is_stream),
-        "error": record.error,
-        "thread_id": record.thread_id,
-        "resource_id": record.resource_id,
-    }
+def request_detail(ctx: Ctx, project_id: str, request_id: str) -> dict[str, Any]:
+    """The log detail route: the request and the memory messages it saved."""
+    return dict(
+        ctx.api(
+            gateway_usage.log_detail,
+            "GET",
+            USAGE + "/logs/{request_id}",
+            project_id=project_id,
+            request_id=request_id,
+        )
+    )

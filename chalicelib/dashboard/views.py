@@ -623,8 +623,6 @@ def _show_gateway(ctx: Ctx, extra: dict[str, Any], status: int) -> Response:
         GW + "/bindings",
         project_id=project["id"],
     )
-    query = ctx.request.query_params
-    filters = gateway_data.Filters(**{f: query.get(f, "") for f in gateway_data.FACETS})
     return show(
         ctx,
         "gateway.html",
@@ -633,10 +631,12 @@ def _show_gateway(ctx: Ctx, extra: dict[str, Any], status: int) -> Response:
             "project": project,
             "keys": keys["keys"],
             "bindings": bindings["bindings"],
-            "usage": gateway_data.usage_by_model(project["id"]),
-            "log": gateway_data.requests(project["id"], filters),
-            "filters": filters,
-            "facets": gateway_data.FACETS,
+            "usage": gateway_data.usage_by_model(ctx, project["id"]),
+            "log": gateway_data.request_log(ctx, project["id"], keys["keys"]),
+            "selected": gateway_data.selected(ctx),
+            "filtered": gateway_data.filtered(ctx),
+            "filters": gateway_data.FILTERS,
+            "granularities": gateway_data.GRANULARITIES,
             **extra,
         },
         status,
@@ -698,16 +698,17 @@ GATEWAY_ACTIONS = {
 @page
 def gateway_request(ctx: Ctx) -> Response:
     project = _gateway_project(ctx)
-    record = gateway_data.request_detail(
-        project["id"], ctx.request.path_params["request_id"]
+    found = gateway_data.request_detail(
+        ctx, project["id"], ctx.request.path_params["request_id"]
     )
     return show(
         ctx,
         "gateway_request.html",
         {
-            "title": f"Request {record['request_id']}",
+            "title": f"Request {found['log']['request_id']}",
             "project": project,
-            "record": record,
+            "record": found["log"],
+            "messages": found["messages"],
         },
         200,
     )

@@ -74,7 +74,7 @@ class InProcessRequest:
     path: str
     headers: dict[str, str]
     raw_body: bytes = b""
-    query_params: dict[str, str] | None = None
+    query_params: Mapping[str, str] | None = None
     context: dict[str, Any] = field(default_factory=dict)
 
 
@@ -105,7 +105,7 @@ class Ctx:
         method: str,
         path: str,
         body: dict[str, Any] | None = None,
-        query: dict[str, str] | None = None,
+        query: Mapping[str, str] | None = None,
         headers: dict[str, str] | None = None,
         **params: str,
     ) -> Any:
@@ -159,13 +159,19 @@ def is_loopback(request: Request) -> bool:
         return False
 
 
+def secure_cookies(request: Request) -> bool:
+    """Secure everywhere but plain HTTP on loopback (`make run`). On AWS the
+    Host is the function URL's and the scheme https (X-Forwarded-Proto)."""
+    return request.url.scheme == "https" or not is_loopback(request)
+
+
 def set_cookie(response: Response, request: Request, name: str, value: str) -> None:
     response.set_cookie(
         name,
         value,
         httponly=True,
         samesite="lax",
-        secure=not is_loopback(request),
+        secure=secure_cookies(request),
         path=BASE,
     )
 
@@ -177,7 +183,7 @@ def clear_cookies(response: Response, request: Request) -> None:
             path=BASE,
             httponly=True,
             samesite="lax",
-            secure=not is_loopback(request),
+            secure=secure_cookies(request),
         )
 
 

@@ -1,10 +1,12 @@
 """The dashboard in a real browser against a real `python -m local run`."""
 
 import re
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -231,49 +233,117 @@ def test_server_settings_env_domains_and_always_on(browsing, stack):
     assert stack.api("GET", f"/v1/server/projects/{project_id}")["project"]["alwaysOn"]
 
 
+def wait_for(check: Callable[[], Any], seconds: float = 30) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
 def test_gateway_usage_chart_request_log_and_memory_thread(browsing, stack):
     created = stack.api(
         "POST", "/v1/gateway/projects/provision", {"name": "browser gateway"}
     )
+    project_id = created["project"]["id"]
+    gateway = f"/v1/gateway/projects/{project_id}"
+    # A low observation threshold, so the first turn gets observed.
+    stack.api("PATCH", gateway, {"memoryObserveTokens": 50})
     client = openai.OpenAI(
         api_key=created["secret"],
         base_url=f"{stack.platform.url}/v1",
         max_retries=0,
     )
-    for text in ("first question", "second question"):
+    with pytest.raises(openai.InternalServerError):
         client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "status:500"}]
+        )
+    questions = [
+        f"{n} question: I like green tea and I live in Lyon words:40"
+        for n in ("first", "second")
+    ]
+    tokens = 0
+    for text in questions:
+        answer = client.chat.completions.create(
             model=MODEL,
             messages=[{"role": "user", "content": text}],
             extra_headers={"x-thread-id": "thread-1", "x-resource-id": "user-42"},
         )
+        assert answer.usage is not None
+        tokens += answer.usage.total_tokens
+    # Records are written in the background; observations after the answer.
+    wait_for(
+        lambda: (
+            sum(
+                b["request_count"]
+                for b in stack.api("GET", gateway + "/usage/activity")["data"]
+            )
+            == 3
+        )
+    )
+    history = gateway + "/memory/threads/thread-1/observations/history"
+    wait_for(lambda: stack.api("GET", history)["observations"])
+
     page = admin_page(browsing, stack)
     page.get_by_role("link", name="Gateway").click()
     shot(page, "gateway-projects")
     page.get_by_role("link", name="browser gateway").click()
+    here = page.url
     chart = page.locator("#usage-chart")
     expect(chart).to_have_attribute("data-ready", "1")
     expect(chart).to_have_attribute("data-models", MODEL)
     usage_row = page.locator(f'#usage-table tr[data-model="{MODEL}"]')
-    expect(usage_row.locator("td").nth(1)).to_have_text("2")
-    expect(page.locator("#request-log tbody tr")).to_have_count(2)
+    # From the usage service: three requests (one refused upstream) and the
+    # tokens the SDK was told each successful answer used.
+    expect(usage_row.locator(".requests")).to_have_text("3")
+    expect(usage_row.locator(".tokens")).to_have_text(str(tokens))
+    expect(page.locator("#request-log tbody tr")).to_have_count(3)
+    expect(page.get_by_label("Model", exact=True)).to_contain_text(f"{MODEL} (3)")
     shot(page, "gateway")
-    page.get_by_label("Status").select_option("error")
+    page.get_by_label("Has error").select_option("true")
     page.get_by_role("button", name="Filter").click()
-    expect(page.locator("#request-log tbody tr")).to_have_text(["No requests match."])
-    page.get_by_label("Status").select_option("ok")
+    expect(page.locator("#request-log tbody tr")).to_have_count(1)
+    expect(page.locator("#request-log tbody tr td").nth(2)).to_have_text("500")
+    page.get_by_label("Has error").select_option("false")
     page.get_by_label("Model", exact=True).select_option(MODEL)
     page.get_by_role("button", name="Filter").click()
     expect(page.locator("#request-log tbody tr")).to_have_count(2)
+    expect(usage_row.locator(".requests")).to_have_text("2")
+    page.goto(here + "?status_code=404")
+    expect(page.locator("#request-log tbody tr")).to_have_text(["No requests match."])
+    expect(page.get_by_label("Status code")).to_have_value("404")
+    page.goto(here)
     page.locator("#request-log tbody a").first.click()
     detail = page.locator("#request-detail")
     expect(detail).to_contain_text(MODEL)
     expect(detail).to_contain_text("thread-1")
+    saved = page.locator("#request-messages li")
+    expect(saved).to_have_count(2)
+    expect(saved.first).to_contain_text("second question")
     shot(page, "gateway-request")
 
     page.get_by_role("link", name="Memory").click()
+    page.get_by_label("Gateway project").select_option(label="browser gateway")
+    page.get_by_label("Resource").fill("user-42")
+    page.get_by_role("button", name="Show threads").click()
     expect(page.get_by_role("heading", name="user-42")).to_be_visible()
+    expect(page.locator("#thread-total")).to_have_text(
+        "1 thread of user-42, newest first."
+    )
     page.get_by_role("link", name="thread-1").click()
-    expect(page.locator("#thread-messages li")).to_have_count(2)
+    messages = page.locator("#thread-messages li")
+    expect(messages).to_have_count(4)
+    # Oldest first: each question, then its answer.
+    expect(page.locator("#thread-messages .part-text")).to_contain_text(
+        ["first question", "word0 word1", "second question", "word0 word1"]
+    )
+    roles = messages.evaluate_all("items => items.map(i => i.dataset.role)")
+    assert roles == ["user", "assistant", "user", "assistant"]
+    observed = page.locator('#observation-history li[data-kind="observation"]')
+    expect(observed.first).to_contain_text("generation 0")
+    expect(observed.first.locator(".observation-text")).to_contain_text("word0")
     shot(page, "memory")
 
 
@@ -281,7 +351,7 @@ def test_pages_fit_a_narrow_screen(browsing, stack):
     context = browsing.context(viewport={"width": 360, "height": 740})
     page = browsing.page(context)
     sign_in(page, stack.base, stack.email, stack.password)
-    for path in ("", "/tokens", "/projects", "/gateway"):
+    for path in ("", "/tokens", "/projects", "/gateway", "/memory"):
         page.goto(stack.org + path)
         overflow = page.evaluate(SIDEWAYS)
         wide = page.evaluate(WIDE)
