@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from chalicelib import edge, gateway_proxy
+from chalicelib.dashboard import mounted as dashboard_routes
 from chalicelib.errors import MethodNotAllowed, NotFound, ProblemError
 from chalicelib.log import logger
 from chalicelib.services import deploy_logs, deploys, lifecycle
@@ -92,7 +93,9 @@ ROUTES = [
 
 
 def create_app() -> Starlette:
-    """The streaming routes alone (what the AWS streaming function serves)."""
+    """What the AWS streaming function serves: the streaming routes and the
+    web dashboard (its pages stream deploy logs too, and API Gateway has
+    no place for a Starlette app)."""
     cors = Middleware(
         CORSMiddleware,
         allow_origins=edge.cors_origins(),
@@ -101,7 +104,7 @@ def create_app() -> Starlette:
         expose_headers=[h.strip() for h in edge.CORS_EXPOSED_HEADERS.split(",")],
     )
     return Starlette(
-        routes=ROUTES,
+        routes=[*ROUTES, *dashboard_routes()],
         middleware=[cors],
         exception_handlers={HTTPException: routing_problem},
     )

@@ -1,16 +1,19 @@
 """The web dashboard: server-rendered pages over the API's own handlers.
 
 A Starlette app mounted at `/dashboard` (locally by local/front.py; on AWS
-beside the streaming app). The Mastra CLI's "Full log" links land here:
+in the streaming app, which CloudFront sends `/dashboard*` to). The Mastra
+CLI's "Full log" links land here:
 `<MASTRA_PROJECTS_URL>/orgs/<org>/projects/<project>/deploys/<deploy>`.
 """
 
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from chalicelib.dashboard import views
-from chalicelib.dashboard.web import HERE
+from chalicelib.dashboard.web import BASE, HERE
 
 ORG = "/orgs/{org_id}"
 PROJECT = ORG + "/projects/{project_id}"
@@ -43,4 +46,21 @@ def create_dashboard() -> Starlette:
         routes.append(
             Route(path + "/events", views.deploy_events(kind), methods=["GET"])
         )
-    return Starlette(routes=routes)
+    app = Starlette(routes=routes)
+    # Starlette's slash redirects are absolute URLs built from the Host
+    # header, which behind CloudFront names the origin, not the site.
+    app.router.redirect_slashes = False
+    return app
+
+
+async def _to_root(request: Request) -> Response:
+    return RedirectResponse(BASE + "/", status_code=307)
+
+
+def mounted() -> list[Route | Mount]:
+    """The dashboard at `/dashboard/`, and `/dashboard` (MASTRA_PROJECTS_URL,
+    without a trailing slash) redirected there by a relative Location."""
+    return [
+        Route(BASE, _to_root, methods=["GET", "HEAD"]),
+        Mount(BASE, app=create_dashboard()),
+    ]
