@@ -67,6 +67,8 @@ FUNCTION_PROPERTIES: dict[str, dict[str, Any]] = {
 }
 # Routes served by the streaming function; the rest go to API Gateway.
 GATEWAY_PATHS = ("/v1/chat/completions", "/v1/messages", "/v1/responses", "/v1/models")
+# The web dashboard, also served by the streaming function.
+DASHBOARD_PATHS = ("/dashboard", "/dashboard/*")
 
 
 def chalice_stage_config() -> dict[str, Any]:
@@ -688,13 +690,25 @@ class PlatformStack(cdk.Stack):
         stream_origin = origins.FunctionUrlOrigin(
             self.streaming_url, read_timeout=cdk.Duration.seconds(60)
         )
+        # The dashboard (in the streaming app): pages, forms, static files
+        # and the deploy page's SSE. Never cached; every cookie, query
+        # string and header but Host reaches the function.
+        dashboard = cloudfront.BehaviorOptions(
+            origin=stream_origin,
+            allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL,
+            viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+            cache_policy=cloudfront.CachePolicy.CACHING_DISABLED,
+            origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
+            compress=False,
+        )
         return cloudfront.Distribution(
             self,
             "Front",
             comment=f"Mastra platform {self.names.stage}",
             default_behavior=behavior(api_origin),
             additional_behaviors={
-                path: behavior(stream_origin) for path in streaming_paths()
+                **{path: behavior(stream_origin) for path in streaming_paths()},
+                **{path: dashboard for path in DASHBOARD_PATHS},
             },
             price_class=cloudfront.PriceClass.PRICE_CLASS_100,
         )

@@ -81,6 +81,66 @@ def test_streaming_bundle_imports_the_asgi_app_and_server(
     assert (info.external_attr >> 16) & 0o111, "run.sh must be executable"
 
 
+# The packaged streaming app, as uvicorn starts it, asked for dashboard files.
+SERVE_CHECK = """
+import json, sys
+sys.path[:0] = [sys.argv[1]]
+from starlette.testclient import TestClient
+from chalicelib.streaming import create_app
+client = TestClient(create_app(), base_url="https://example.cloudfront.net")
+answers = {}
+for path in sys.argv[2:]:
+    response = client.get(path, follow_redirects=False)
+    answers[path] = {
+        "status": response.status_code,
+        "type": response.headers.get("content-type", ""),
+        "location": response.headers.get("location"),
+        "cookie": response.headers.get("set-cookie", ""),
+        "size": len(response.content),
+    }
+print(json.dumps(answers))
+"""
+
+
+def test_streaming_bundle_serves_the_dashboard(synth: Synth, tmp_path: Path) -> None:
+    with zipfile.ZipFile(synth.streaming_zip) as archive:
+        archive.extractall(tmp_path)
+    paths = [
+        "/dashboard",
+        "/dashboard/sign-in",
+        "/dashboard/static/dashboard.css",
+        "/dashboard/static/vendor/chart.umd.min.js",
+    ]
+    settings = {
+        "PLATFORM_ARTIFACT_BUCKET": "bucket",
+        "PLATFORM_STEP_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/q",
+        "PLATFORM_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:1:stateMachine:m",
+        "PLATFORM_KMS_KEY_ID": "alias/k",
+    }
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", SERVE_CHECK, str(tmp_path), *paths],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1", **settings},
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    answers = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answers["/dashboard"]["status"] == 307
+    assert answers["/dashboard"]["location"] == "/dashboard/"
+    sign_in = answers["/dashboard/sign-in"]
+    assert sign_in["status"] == 200 and sign_in["type"].startswith("text/html")
+    # Off loopback the CSRF cookie is Secure, HttpOnly and SameSite.
+    assert "secure" in sign_in["cookie"].lower()
+    assert "httponly" in sign_in["cookie"].lower()
+    assert "samesite=lax" in sign_in["cookie"].lower()
+    for path in paths[2:]:
+        assert answers[path]["status"] == 200, path
+        assert answers[path]["size"] > 0, path
+
+
 def test_cfn_lint_reports_no_errors(synth: Synth) -> None:
     result = subprocess.run(
         [str(Path(sys.executable).parent / "cfn-lint"), str(synth.template_path)],

@@ -15,6 +15,7 @@ from infra.definitions import (
     table_specs,
 )
 from infra.stack import (
+    DASHBOARD_PATHS,
     RUNTIME_CLASS,
     STEP_QUEUE_URL_VARIABLE,
     notification_for_cloudformation,
@@ -341,7 +342,7 @@ def test_one_base_url_routes_streaming_paths_to_the_function(synth: Synth) -> No
         "/v1/models",
     ]
     assert set(required) <= set(behaviors)
-    assert set(streaming_paths()) == set(behaviors)
+    assert set(streaming_paths()) | set(DASHBOARD_PATHS) == set(behaviors)
     url = synth.logical_id(synth.stack.streaming_url)
     for pattern in behaviors.values():
         origin = origins[pattern["TargetOriginId"]]
@@ -355,6 +356,33 @@ def test_one_base_url_routes_streaming_paths_to_the_function(synth: Synth) -> No
             "POST",
             "DELETE",
         ]
+
+
+# CloudFront's managed policies (their ids are fixed by AWS).
+CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+ALL_VIEWER_EXCEPT_HOST_HEADER = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+
+
+def test_dashboard_goes_to_the_streaming_function_uncached(synth: Synth) -> None:
+    (distribution,) = synth.resources("AWS::CloudFront::Distribution").values()
+    config = distribution["Properties"]["DistributionConfig"]
+    origins = {o["Id"]: o for o in config["Origins"]}
+    behaviors = {b["PathPattern"]: b for b in config["CacheBehaviors"]}
+    assert {"/dashboard", "/dashboard/*"} <= set(behaviors)
+    url = synth.logical_id(synth.stack.streaming_url)
+    for pattern in ("/dashboard", "/dashboard/*"):
+        behavior = behaviors[pattern]
+        assert url in json.dumps(origins[behavior["TargetOriginId"]]["DomainName"])
+        # Forms post; pages and static files are never cached.
+        assert {"GET", "HEAD", "POST"} <= set(behavior["AllowedMethods"])
+        assert behavior["CachePolicyId"] == CACHING_DISABLED
+        # Cookies (the session), query strings (filters, pages) and every
+        # header but Host (the function URL needs its own) reach the app.
+        assert behavior["OriginRequestPolicyId"] == ALL_VIEWER_EXCEPT_HOST_HEADER
+        assert behavior["ViewerProtocolPolicy"] in ("https-only", "redirect-to-https")
+    # No API or streaming pattern also matches a dashboard path.
+    others = [p for p in behaviors if p not in DASHBOARD_PATHS]
+    assert not [p for p in others if p.startswith("/dashboard")]
 
 
 def test_schedules_target_the_chalice_handlers_that_exist(synth: Synth) -> None:
