@@ -75,10 +75,13 @@ def _response(reply: Reply) -> _Finishing:
 async def _authenticate(
     request: Request, endpoint: Endpoint, request_id: str, provider: str | None = None
 ) -> keys.KeyContext | _Finishing:
+    secret = gateway_secret(_headers(request))
     try:
-        return await run_in_threadpool(
-            keys.authenticate_key, gateway_secret(_headers(request)), provider
-        )
+        # A leased context answers without I/O, so it stays on the loop.
+        held = keys.held_context(secret, provider)
+        if held is not None:
+            return held
+        return await run_in_threadpool(keys.authenticate_key, secret, provider)
     except keys.KeyRefused as exc:
         refusal = Refusal(401, str(exc), "invalid_api_key")
         return _response(refusal_reply(endpoint, refusal, request_id))

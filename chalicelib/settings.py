@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     gateway_connect_timeout_seconds: float = 10.0
     gateway_read_timeout_seconds: float = 600.0
     gateway_estimate_output_tokens: int = 4096
+    # How long a process may reuse a key's context before reading it again;
+    # every change to keys, projects and bindings waits this long (issue 9).
+    gateway_key_lease_seconds: float = Field(default=1.0, ge=0, le=60)
     # Gateway memory (issue 6): defaults for projects that set none.
     gateway_memory_observe_tokens: int = 30000
     gateway_memory_reflect_tokens: int = 40000

@@ -12,6 +12,7 @@ from moto import mock_aws
 
 from chalicelib.aws import reset_clients
 from chalicelib.services import passwords
+from chalicelib.services.gateway import keys as gateway_keys
 from chalicelib.services.runtime import reset_runtime
 from chalicelib.settings import reset_settings
 from infra.definitions import state_machine_definition
@@ -25,6 +26,7 @@ def reset_caches() -> None:
     reset_clients()
     reset_runtime()
     passwords.reset_hasher()
+    gateway_keys.forget_leases()
 
 
 @pytest.fixture

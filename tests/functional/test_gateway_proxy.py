@@ -12,6 +12,7 @@ import httpx
 import pytest
 from httpx_sse import connect_sse
 
+from chalicelib import aws
 from chalicelib.models import GatewayKey, GatewayRequest, GatewayUsage
 from chalicelib.services.gateway import keys, writer
 from chalicelib.services.gateway.catalogue import get_catalogue
@@ -302,6 +303,48 @@ def test_revoked_key_is_refused_on_the_next_request(gateway):
     assert gateway.post("/v1/chat/completions", chat("x")).status_code == 200
     keys.revoke_key(gateway.key)
     assert gateway.post("/v1/chat/completions", chat("x")).status_code == 401
+
+
+def test_a_leased_key_is_not_read_again_on_the_next_requests(gateway):
+    admission_reads: list[str] = []
+
+    def count(model: Any, **_: Any) -> None:
+        if model.name == "BatchGetItem":
+            admission_reads.append(model.name)
+
+    events = aws.client("dynamodb").meta.events
+    events.register("before-call.dynamodb", count)
+    per_request = []
+    try:
+        for _ in range(3):
+            before = len(admission_reads)
+            assert gateway.post("/v1/chat/completions", chat("x")).status_code == 200
+            per_request.append(len(admission_reads) - before)
+    finally:
+        events.unregister("before-call.dynamodb", count)
+
+    assert per_request[0] >= 1
+    assert per_request[1:] == [0, 0]
+    assert len(gateway.upstream.seen) == 3
+
+
+def test_another_secret_with_a_leased_key_id_is_refused(gateway):
+    assert gateway.post("/v1/chat/completions", chat("x")).status_code == 200
+    forged = gateway.secret[: gateway.secret.rindex("_") + 1] + "A" * 43
+    response = gateway.post("/v1/chat/completions", chat("x"), secret=forged)
+    assert response.status_code == 401
+    assert len(gateway.upstream.seen) == 1
+
+
+def test_a_removed_binding_stops_being_used_on_the_next_request(gateway):
+    scope = keys.project_scope(gateway.project.id)
+    keys.put_binding(gateway.project, scope, "openai", "sk-project-4444")
+    assert gateway.post("/v1/chat/completions", chat("x")).status_code == 200
+    keys.delete_binding(scope, "openai")
+    assert gateway.post("/v1/chat/completions", chat("x")).status_code == 200
+
+    used = [seen.headers["authorization"] for seen in gateway.upstream.seen]
+    assert used == ["Bearer sk-project-4444", f"Bearer {PLATFORM_OPENAI}"]
 
 
 def test_counters_add_up_per_dimension(gateway):

@@ -20,7 +20,11 @@ import httpx
 import openai
 import pytest
 
+from chalicelib.aws import reset_clients
+from chalicelib.models import GatewayKey
+from chalicelib.services.gateway import keys
 from chalicelib.services.gateway.catalogue import NANOS_PER_USD, get_catalogue
+from chalicelib.settings import reset_settings
 from infra.definitions import Names
 from local.emulator import FAKE_CREDENTIALS, REGION
 from tests.fakes_upstream import FakeUpstream, fake_upstream
@@ -342,3 +346,66 @@ def test_twenty_parallel_requests_against_a_limit_for_five(fresh):
     assert len(costs) == 20
     assert int(key["spent_nanos"]) == int(key["committed_nanos"]) == sum(costs)
     assert int(key["spent_nanos"]) <= limit_nanos
+
+
+def _say(client: openai.OpenAI) -> None:
+    client.chat.completions.create(
+        model=OPENAI_MODEL, messages=[{"role": "user", "content": "words:1"}]
+    )
+
+
+def test_a_key_revoked_through_the_api_fails_on_the_very_next_call(fresh):
+    created = fresh.manage(
+        "POST", f"/v1/gateway/projects/{fresh.project_id}/keys", {"label": "api"}
+    )
+    client = openai_client(fresh, created["secret"])
+    _say(client)
+    _say(client)  # now answered from the platform's lease on the key
+
+    fresh.manage(
+        "DELETE",
+        f"/v1/gateway/projects/{fresh.project_id}/keys/{created['key']['id']}",
+    )
+    with pytest.raises(openai.AuthenticationError):
+        _say(client)
+    assert len(fresh.upstream.seen) == 2
+
+
+def test_a_key_revoked_by_another_process_fails_on_the_next_call(
+    fresh, monkeypatch: pytest.MonkeyPatch
+):
+    """This test process plays a second API function sharing the tables.
+
+    The platform holds a lease on the key when the revoke happens here, so
+    only the revoke's wait (leases.py) makes the next call fail.
+    """
+    created = fresh.manage(
+        "POST", f"/v1/gateway/projects/{fresh.project_id}/keys", {"label": "far"}
+    )
+    client = openai_client(fresh, created["secret"])
+    _say(client)
+
+    emulator = fresh.dynamodb.meta.client.meta.endpoint_url
+    for name, value in {
+        **FAKE_CREDENTIALS,
+        "AWS_ENDPOINT_URL": emulator,
+        "PLATFORM_REGION": REGION,
+        # Required settings this process never uses.
+        "PLATFORM_ARTIFACT_BUCKET": "unused",
+        "PLATFORM_STEP_QUEUE_URL": "unused",
+        "PLATFORM_STATE_MACHINE_ARN": "unused",
+        "PLATFORM_KMS_KEY_ID": "unused",
+    }.items():
+        monkeypatch.setenv(name, value)
+    reset_settings()
+    reset_clients()
+    try:
+        keys.revoke_key(GatewayKey.get(created["key"]["id"], consistent_read=True))
+    finally:
+        monkeypatch.undo()
+        reset_settings()
+        reset_clients()
+
+    with pytest.raises(openai.AuthenticationError):
+        _say(client)
+    assert len(fresh.upstream.seen) == 1

@@ -17,6 +17,7 @@ from chalicelib.models import GatewayBinding, GatewayKey, GatewayProject
 from chalicelib.services.auth import hash_secret
 from chalicelib.services.clock import new_id, now
 from chalicelib.services.gateway.catalogue import get_catalogue
+from chalicelib.services.gateway.leases import LeaseTable
 from chalicelib.services.sealing import seal, unseal
 from chalicelib.settings import get_settings
 
@@ -98,6 +99,7 @@ def update_project(
         project.update(actions=actions)
     except UpdateError:
         raise Conflict("The project changed meanwhile; read it and retry.") from None
+    _contexts.changed()
     return project
 
 
@@ -107,9 +109,12 @@ def delete_project(project: GatewayProject) -> None:
         project.delete()
     except DeleteError:
         raise Conflict("The project changed meanwhile; read it and retry.") from None
-    for key in GatewayKey.project_index.query(project.id):
-        _delete_key_and_bindings(key)
-    _delete_bindings(project_scope(project.id))
+    try:
+        for key in GatewayKey.project_index.query(project.id):
+            _delete_key_and_bindings(key)
+        _delete_bindings(project_scope(project.id))
+    finally:
+        _contexts.changed()
 
 
 def create_key(project: GatewayProject, limits: KeyLimits) -> tuple[GatewayKey, str]:
@@ -156,7 +161,10 @@ def get_key(project: GatewayProject, key_id: str) -> GatewayKey:
 
 def revoke_key(key: GatewayKey) -> None:
     """Delete the key; the next request made with it is refused."""
-    _delete_key_and_bindings(key)
+    try:
+        _delete_key_and_bindings(key)
+    finally:
+        _contexts.changed()
 
 
 def _delete_key_and_bindings(key: GatewayKey) -> None:
@@ -169,25 +177,62 @@ def authenticate_key(secret: str | None, provider: str | None = None) -> KeyCont
     """The live key and project for `secret`, or raise KeyRefused.
 
     With `provider`, the key- and project-level bindings for it are read in
-    the same BatchGetItem as the key and project (strongly consistent, on
-    every request), so a proxied call costs one read round trip once the
-    key's project is known; a key's project never changes.
+    the same BatchGetItem as the key and project (strongly consistent), so
+    a proxied call costs one read round trip once the key's project is
+    known; a key's project never changes. What was read is then leased for
+    the next requests (see leases.py), so most requests read nothing.
     """
+    context = held_context(secret, provider)
+    if context is not None:
+        return context
+    key_id = _key_id_of(secret)
+    begun = _contexts.begin()
+    context = _read_context(key_id, provider)
+    _check_secret(context.key, secret)
+    _contexts.keep((key_id, provider), context, begun)
+    return context
+
+
+def held_context(secret: str | None, provider: str | None) -> KeyContext | None:
+    """The leased context for `secret`, checked, without any I/O; else None."""
+    context = _contexts.get((_key_id_of(secret), provider))
+    if context is not None:
+        _check_secret(context.key, secret)
+    return context
+
+
+_contexts: LeaseTable[KeyContext] = LeaseTable(
+    lambda: get_settings().gateway_key_lease_seconds
+)
+
+
+def forget_leases() -> None:
+    """Drop this process's leased key contexts (no wait; for tests)."""
+    _contexts.forget()
+
+
+def _key_id_of(secret: str | None) -> str:
     if not secret:
         raise KeyRefused("Missing gateway key; send 'Authorization: Bearer mgk_...'.")
     match = _KEY_SHAPE.match(secret)
     if match is None:
         raise KeyRefused("The gateway key is malformed.")
-    key_id = key_id_of_body(match.group(1))
+    return key_id_of_body(match.group(1))
+
+
+def _check_secret(key: GatewayKey, secret: str | None) -> None:
+    if not hmac.compare_digest(key.secret_hash, hash_secret(secret or "")):
+        raise KeyRefused("The gateway key is not valid or was revoked.")
+    if key.expires_at is not None and key.expires_at <= now():
+        raise KeyRefused("The gateway key has expired.")
+
+
+def _read_context(key_id: str, provider: str | None) -> KeyContext:
     owner = _KEY_OWNERS.get(key_id)
     found = _read_together(key_id, owner, provider)
     key = found.get(("key", key_id))
     if not isinstance(key, GatewayKey):
         raise KeyRefused("The gateway key is not valid or was revoked.")
-    if not hmac.compare_digest(key.secret_hash, hash_secret(secret)):
-        raise KeyRefused("The gateway key is not valid or was revoked.")
-    if key.expires_at is not None and key.expires_at <= now():
-        raise KeyRefused("The gateway key has expired.")
     if owner != (key.org_id, key.project_id):
         owner = (key.org_id, key.project_id)
         if len(_KEY_OWNERS) >= KEY_OWNERS_CACHED:
@@ -303,7 +348,10 @@ def put_binding(
         masked_key=mask(api_key),
         created_at=now(),
     )
-    binding.save()
+    try:
+        binding.save()
+    finally:
+        _contexts.changed()
     return binding
 
 
@@ -313,9 +361,13 @@ def list_bindings(scope: str) -> list[GatewayBinding]:
 
 def delete_binding(scope: str, provider: str) -> None:
     try:
-        GatewayBinding.get(scope, provider).delete()
+        binding = GatewayBinding.get(scope, provider)
     except DoesNotExist:
         raise NotFound(f"No binding for provider {provider}.") from None
+    try:
+        binding.delete()
+    finally:
+        _contexts.changed()
 
 
 def _delete_bindings(scope: str) -> None:

@@ -1,0 +1,99 @@
+"""Leases on what a gateway key runs as, so most requests skip the read.
+
+A proxied request needs the key, its project and the provider bindings.
+Reading them costs a DynamoDB round trip, which is most of what the
+gateway adds to a call. A process may instead reuse a context it read for
+at most `lease` seconds, counted from before that read began.
+
+The guarantee that a revoked key fails on the next request survives
+because every change to a key, project or binding goes through
+`changed()`: it drops this process's leases at once (a read in flight when
+the change happens is not kept, see `generation`) and then waits out the
+lease before the change is reported done. Any lease another process holds
+began before the change was committed, so it has ended by the time the
+caller hears back, and every request after that reads the new state.
+Changes are rare (revoking a key, editing a binding); requests are not.
+"""
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+MAX_HELD = 10_000
+
+
+@dataclass(frozen=True)
+class _Lease(Generic[T]):
+    value: T
+    until: float
+
+
+class LeaseTable(Generic[T]):
+    """Values held for `lease()` seconds, all dropped by `changed()`."""
+
+    def __init__(
+        self,
+        lease: Callable[[], float],
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        max_held: int = MAX_HELD,
+    ) -> None:
+        self._lease = lease
+        self._clock = clock
+        self._sleep = sleep
+        self._max_held = max_held
+        self._held: dict[object, _Lease[T]] = {}
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    def get(self, name: object) -> T | None:
+        """The held value for `name` if its lease has not ended."""
+        held = self._held.get(name)
+        if held is None or held.until <= self._clock():
+            return None
+        return held.value
+
+    def begin(self) -> tuple[int, float]:
+        """Call before reading: the generation and time the lease counts from."""
+        return self._generation, self._clock()
+
+    def keep(self, name: object, value: T, begun: tuple[int, float]) -> None:
+        """Hold `value`, read after `begin()` returned `begun`.
+
+        Nothing is kept if a change happened since `begun` (the value may be
+        from before it) or leases are off.
+        """
+        generation, started = begun
+        lease = self._lease()
+        if lease <= 0:
+            return
+        with self._lock:
+            if generation != self._generation:
+                return
+            if len(self._held) >= self._max_held:
+                self._drop_ended()
+            if len(self._held) >= self._max_held:
+                self._held.clear()
+            self._held[name] = _Lease(value, started + lease)
+
+    def changed(self) -> None:
+        """After a committed change: drop every lease, then outwait others'."""
+        self.forget()
+        lease = self._lease()
+        if lease > 0:
+            self._sleep(lease)
+
+    def forget(self) -> None:
+        """Drop every lease without waiting (tests, and a process's reset)."""
+        with self._lock:
+            self._generation += 1
+            self._held.clear()
+
+    def _drop_ended(self) -> None:
+        now = self._clock()
+        for name in [n for n, h in self._held.items() if h.until <= now]:
+            del self._held[name]
