@@ -7,7 +7,9 @@ Access patterns (all keyed, no scans):
 - bindings of a project or key: Query `GatewayBinding` on `scope`;
 - request records of a project, newest first: Query `GatewayRequest` on
   `project_id` (sort key `<ISO time>#<request id>`); one record by id via
-  `request-index`;
+  `request-index`; the records of one facet combination (`combo-index`),
+  one thread (`thread-index`) or one resource (`resource-index`), newest
+  first, for filtered log pages;
 - usage counters: Query `GatewayUsage` on `<project>#<granularity>#<dimension>`
   with the sort key `<bucket start>#<dimension value>` between two times.
 """
@@ -107,6 +109,39 @@ class GatewayRequestIdIndex(GlobalSecondaryIndex["GatewayRequest"]):
     request_id = UnicodeAttribute(hash_key=True)
 
 
+class GatewayRequestComboIndex(GlobalSecondaryIndex["GatewayRequest"]):
+    """Records of one `<project>#<combo value>`: every one matches it."""
+
+    class Meta:
+        index_name = "combo-index"
+        projection = AllProjection()
+
+    combo = UnicodeAttribute(hash_key=True)
+    sort_key = UnicodeAttribute(range_key=True)
+
+
+class GatewayRequestThreadIndex(GlobalSecondaryIndex["GatewayRequest"]):
+    """Sparse: records of one `<project>#<thread id>`."""
+
+    class Meta:
+        index_name = "thread-index"
+        projection = AllProjection()
+
+    thread_partition = UnicodeAttribute(hash_key=True)
+    sort_key = UnicodeAttribute(range_key=True)
+
+
+class GatewayRequestResourceIndex(GlobalSecondaryIndex["GatewayRequest"]):
+    """Sparse: records of one `<project>#<resource id>`."""
+
+    class Meta:
+        index_name = "resource-index"
+        projection = AllProjection()
+
+    resource_partition = UnicodeAttribute(hash_key=True)
+    sort_key = UnicodeAttribute(range_key=True)
+
+
 class GatewayRequest(PlatformModel):
     """Exactly one record per proxied request; bodies are never stored."""
 
@@ -141,9 +176,20 @@ class GatewayRequest(PlatformModel):
     thread_id = UnicodeAttribute(null=True)
     resource_id = UnicodeAttribute(null=True)
     message_ids = ListAttribute(of=UnicodeAttribute, null=True)
+    # The upstream's own id for the response (OpenAI / Anthropic / Responses).
+    generation_id = UnicodeAttribute(null=True)
     timestamp = UTCDateTimeAttribute()
     expires_at = NumberAttribute()
+    # Index keys: `<project>#<combo value>` (`records.combo_value`), and
+    # `<project>#<thread id>` / `<project>#<resource id>` when set. Records
+    # written before these existed lack them and show only unfiltered.
+    combo = UnicodeAttribute(null=True)
+    thread_partition = UnicodeAttribute(null=True)
+    resource_partition = UnicodeAttribute(null=True)
     request_index = GatewayRequestIdIndex()
+    combo_index = GatewayRequestComboIndex()
+    thread_index = GatewayRequestThreadIndex()
+    resource_index = GatewayRequestResourceIndex()
 
 
 class GatewayUsage(PlatformModel):
@@ -154,8 +200,11 @@ class GatewayUsage(PlatformModel):
     `<bucket start ISO>#<value>` (`*` for `all`), so one Query returns a time
     range of one dimension with every value in it. Dimension `combo` has the
     JSON list of every facet value as its value (usage reads group and
-    filter on any of them); `memory` counts observer and reflector calls per
-    key, apart from the application's own tokens.
+    filter on any of them); it is also kept split by one filter value
+    (`combo@key=<key id>`, `combo@model=<model>`, and `combo@error` for
+    status 400 and above only), so a filtered read Queries only the
+    combinations of that value. `memory` counts observer and reflector calls
+    per key, apart from the application's own tokens.
     """
 
     class Meta:

@@ -7,7 +7,7 @@ from the outcome list itself.
 """
 
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -20,6 +20,7 @@ from chalicelib.services.gateway import keys, records
 from chalicelib.services.gateway.catalogue import NANOS_PER_USD
 from chalicelib.services.gateway.usage import period_start
 from tests.conftest import Caller, body
+from tests.examined import examined
 from tests.functional.helpers import assert_problem
 
 START = datetime(2025, 3, 3, 0, 0, tzinfo=UTC)  # a Monday
@@ -59,6 +60,9 @@ def _outcomes(contexts: list[keys.KeyContext], count: int) -> list[tuple[Any, An
             latency_ms=rng.randint(5, 2000),
             source=rng.choice(SOURCES),
         )
+        if index % 4 == 0:
+            outcome.thread_id = f"thread_{index % 3}"
+            outcome.resource_id = f"user_{index % 3}"
         made.append((context, outcome))
     return made
 
@@ -362,3 +366,109 @@ def test_another_org_sees_nothing(client, admin):
     other = Caller(org.id, user.id, secret)
     response = _get(client, other, _usage(project) + "/activity")
     assert response.status_code == 404
+
+
+def _expected_logs(items, filters):
+    def matches(context, outcome):
+        fields = {
+            **_fields(context, outcome),
+            "thread_id": outcome.thread_id,
+            "resource_id": outcome.resource_id,
+        }
+        return all(fields[name] == value for name, value in filters.items())
+
+    return [
+        o.request_id
+        for o in sorted(
+            (o for c, o in items if matches(c, o)),
+            key=lambda o: (iso(o.started_at), o.request_id),
+            reverse=True,
+        )
+    ]
+
+
+LOG_FILTERS = [
+    {"is_stream": True},
+    {"endpoint": "/v1/responses", "is_stream": False},
+    {"status_code": 429},
+    {"model": "openai/gpt-4o", "has_error": False},
+    {"source": "key", "provider": "openai", "status_code": 200},
+    {"api_key_id": 0, "model": "anthropic/claude-haiku-4-5", "has_error": True},
+    {"thread_id": "thread_1"},
+    {"resource_id": "user_2", "is_stream": True},
+    {"model": "openai/none"},
+]
+
+
+def test_filtered_logs_read_only_what_the_page_needs(generated):
+    """Each filtered page equals a brute-force filter of the records, and
+    examines about `offset + limit` records, never the project's partition."""
+    from chalicelib.services.gateway import usage
+
+    items, project = generated["items"], generated["project"]
+    since, to = START, START + timedelta(hours=HOURS)
+    limit = 9
+    for filters in LOG_FILTERS:
+        if filters.get("api_key_id") == 0:
+            filters = {**filters, "api_key_id": items[0][0].key.id}
+        expected = _expected_logs(items, filters)
+        seen: list[str] = []
+        offset = 0
+        while True:
+            with examined(GatewayRequest, GatewayUsage) as counts:
+                page, more = usage.logs(project.id, since, to, filters, limit, offset)
+            seen += [r.request_id for r in page]
+            wanted = offset + limit + 1
+            # Records: the matches the page needs, plus those of the hour
+            # where the page ends (a page is read in whole hours), or the
+            # hours' records when at least a quarter match. Never all 300.
+            hourly = max(
+                Counter(records.hour_bucket(o.started_at) for _, o in items).values()
+            )
+            assert counts["gateway-requests"] <= usage.LOOSE * (wanted + hourly), (
+                filters,
+                offset,
+                dict(counts),
+            )
+            if not expected:
+                assert counts["gateway-requests"] == 0, (filters, dict(counts))
+            offset += limit
+            if not more:
+                break
+        assert seen == expected, filters
+
+
+def test_filtered_activity_reads_only_that_values_counters(generated):
+    from chalicelib.services.gateway import usage
+
+    items, project = generated["items"], generated["project"]
+    since, to = START, START + timedelta(hours=HOURS)
+    key_id = items[0][0].key.id
+
+    def rows(keep):
+        return len(
+            {
+                (records.hour_bucket(o.started_at), records.combo_value(c, o))
+                for c, o in items
+                if keep(c, o)
+            }
+        )
+
+    cases = [
+        ({"api_key_id": key_id}, lambda c, o: c.key.id == key_id),
+        (
+            {"has_error": True, "model": "openai/gpt-4o"},
+            lambda c, o: o.status_code >= 400,
+        ),
+        (
+            {"model": "openai/gpt-4o", "is_stream": True},
+            lambda c, o: o.model == "openai/gpt-4o",
+        ),
+        ({"is_stream": True}, lambda c, o: True),
+    ]
+    for filters, split in cases:
+        with examined(GatewayRequest, GatewayUsage) as counts:
+            usage.activity(project.id, "daily", ["model"], since, to, filters)
+        assert counts["gateway-requests"] == 0
+        assert counts["gateway-usage"] == rows(split), filters
+    assert rows(lambda c, o: c.key.id == key_id) < rows(lambda c, o: True) / 2

@@ -64,6 +64,7 @@ class Outcome:
     thread_id: str | None = None
     resource_id: str | None = None
     message_ids: list[str] | None = None
+    generation_id: str | None = None
 
 
 def source_category(source: str | None) -> str:
@@ -95,6 +96,23 @@ def hour_bucket(stamp: datetime) -> str:
     return iso(stamp.replace(minute=0, second=0, microsecond=0)) or ""
 
 
+def combo_splits(key_id: str | None, model: str | None, error: bool) -> list[str]:
+    """The `combo` partitions a request (or a filter) with these values has.
+
+    `combo` holds every combination; `combo@key=..`, `combo@model=..` and
+    `combo@error` (sparse: status 400 and above) hold those of one value, so
+    a read filtered on it Queries only those.
+    """
+    splits = ["combo"]
+    if error:
+        splits.append("combo@error")
+    if key_id:
+        splits.append(f"combo@key={key_id}")
+    if model:
+        splits.append(f"combo@model={model}")
+    return splits
+
+
 def counter_keys(context: KeyContext, outcome: Outcome) -> list[tuple[str, str]]:
     """(counter_key, bucket) for every dimension this request counts in."""
     project_id = context.project.id
@@ -105,8 +123,10 @@ def counter_keys(context: KeyContext, outcome: Outcome) -> list[tuple[str, str]]
         "provider": outcome.provider,
         "api_key_id": context.key.id,
         "source_category": source_category(outcome.source),
-        "combo": combo_value(context, outcome),
     }
+    combo = combo_value(context, outcome)
+    splits = combo_splits(context.key.id, outcome.model, outcome.status_code >= 400)
+    values.update({split: combo for split in splits})
     return [
         (f"{project_id}#{GRANULARITY}#{dimension}", f"{bucket}#{value}")
         for dimension, value in values.items()
@@ -145,9 +165,17 @@ def _record(context: KeyContext, outcome: Outcome) -> GatewayRequest:
         thread_id=outcome.thread_id,
         resource_id=outcome.resource_id,
         message_ids=outcome.message_ids,
+        generation_id=outcome.generation_id,
         timestamp=outcome.started_at,
         expires_at=int(expires.timestamp()),
+        combo=f"{context.project.id}#{combo_value(context, outcome)}",
+        thread_partition=_partition(context, outcome.thread_id),
+        resource_partition=_partition(context, outcome.resource_id),
     )
+
+
+def _partition(context: KeyContext, value: str | None) -> str | None:
+    return f"{context.project.id}#{value}" if value else None
 
 
 COUNTED = (
@@ -184,8 +212,9 @@ def write(context: KeyContext, outcome: Outcome) -> None:
 
 
 # DynamoDB allows 100 items per transaction: a record and its counters
-# (every dimension plus `combo`) take 2 + len(DIMENSIONS) of them.
-MAX_BATCH = 100 // (2 + len(DIMENSIONS))
+# (every dimension, `combo` and at most three `combo@` splits) take
+# 5 + len(DIMENSIONS) of them.
+MAX_BATCH = 100 // (5 + len(DIMENSIONS))
 
 
 def write_many(items: list[tuple[KeyContext, Outcome]]) -> None:

@@ -1,15 +1,28 @@
 """Usage reads: activity, memory activity, request logs, facets, one request.
 
 Aggregates come from the hourly counters (`records.counter_keys`), never from
-the raw records: `activity` and `facets` Query the `combo` counter, whose
+the raw records: `activity` and `facets` Query a `combo` counter, whose
 value is every facet value of a request, over the hours of the range and
-fold them into periods and groups. Logs are one Query on the project's
-records between two sort keys, newest first, so a page is stable for a
-fixed `to`. Times are resolved to the hour for aggregates.
+fold them into periods and groups; a filter on an error status, a key or a
+model Queries only that value's split (`combo@error`, `combo@key=..`,
+`combo@model=..`). Times are resolved to the hour for aggregates.
+
+Logs are newest first by (time, request id), so a page is stable for a
+fixed `to`. Unfiltered, a page is one Query on the project's records. A
+filtered page never filters the project's records: the counters say, hour
+by hour from `to` back, how many records of each facet combination match,
+and the page reads just those combinations over just those hours from
+`combo-index` (every record there matches) and merges them; a loose filter
+(at least a quarter of the records match) reads the project's records over
+those hours instead, one Query. Thread and resource filters read
+`thread-index` / `resource-index`. What a page examines is thus about
+`offset + limit` records, whatever the table holds.
 """
 
+import heapq
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -53,6 +66,13 @@ MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
 MAX_OFFSET = 100_000
 LOG_PAGE = 500
+# A filtered page reads the project's records (one Query) rather than
+# merging combinations when at least 1 / LOOSE of them match.
+LOOSE = 4
+# Counter rows a filtered page reads at a time, newest first.
+COUNTER_PAGE = 200
+# Combinations of one window read at once.
+COMBO_READERS = 8
 
 
 def _bad(field: str, message: str) -> BadRequest:
@@ -155,14 +175,34 @@ def _hour_of(bucket: str) -> datetime:
     return datetime.fromisoformat(bucket.partition("#")[0].replace("Z", "+00:00"))
 
 
-def _counters(counter_key: str, since: datetime, to: datetime) -> list[GatewayUsage]:
+def _counters(
+    counter_key: str,
+    since: datetime,
+    to: datetime,
+    newest_first: bool = False,
+    page_size: int | None = None,
+) -> Iterator[GatewayUsage]:
     first = records.hour_bucket(since)
     last = records.hour_bucket(to) + "#\uffff"
-    return list(
+    return iter(
         GatewayUsage.query(
-            counter_key, GatewayUsage.bucket.between(first, last), consistent_read=True
+            counter_key,
+            GatewayUsage.bucket.between(first, last),
+            consistent_read=True,
+            scan_index_forward=not newest_first,
+            page_size=page_size,
         )
     )
+
+
+def _combo_key(project_id: str, filters: dict[str, Any]) -> str:
+    """The narrowest `combo` partition that holds every match of `filters`."""
+    status = filters.get("status_code")
+    error = filters.get("has_error") is True or (status is not None and status >= 400)
+    splits = records.combo_splits(
+        filters.get("api_key_id"), filters.get("model"), error
+    )
+    return f"{project_id}#{records.GRANULARITY}#{splits[1 if len(splits) > 1 else 0]}"
 
 
 def _combo_fields(bucket: str) -> dict[str, Any]:
@@ -242,8 +282,12 @@ def activity(
     # Unfiltered, by at most one dimension: that dimension's own counter
     # (one row per hour and value); otherwise the `combo` counter.
     single = not filters and len(group_by) <= 1
-    dimension = (group_by[0] if group_by else "all") if single else "combo"
-    counter_key = f"{project_id}#{records.GRANULARITY}#{dimension}"
+    dimension = group_by[0] if group_by else "all"
+    counter_key = (
+        f"{project_id}#{records.GRANULARITY}#{dimension}"
+        if single
+        else _combo_key(project_id, filters or {})
+    )
     for counter in _counters(counter_key, since, to):
         fields: dict[str, Any]
         if single:
@@ -314,13 +358,20 @@ def facets(
 ) -> dict[str, list[dict[str, Any]]]:
     """Request counts per value of each facet; each ignores its own filter."""
     counts: dict[str, dict[str, int]] = {name: {} for name in FACETS}
-    for counter in _counters(f"{project_id}#{records.GRANULARITY}#combo", since, to):
-        fields = _combo_fields(counter.bucket)
-        requests = int(counter.requests or 0)
-        for name in FACETS:
-            if _matches(fields, filters, skip=name):
-                value = _facet_value(fields[name])
-                counts[name][value] = counts[name].get(value, 0) + requests
+    # Each facet reads the narrowest split its other filters allow; facets
+    # that share one read it once.
+    by_key: dict[str, list[str]] = {}
+    for name in FACETS:
+        others = {k: v for k, v in filters.items() if k != name}
+        by_key.setdefault(_combo_key(project_id, others), []).append(name)
+    for counter_key, names in by_key.items():
+        for counter in _counters(counter_key, since, to):
+            fields = _combo_fields(counter.bucket)
+            requests = int(counter.requests or 0)
+            for name in names:
+                if _matches(fields, filters, skip=name):
+                    value = _facet_value(fields[name])
+                    counts[name][value] = counts[name].get(value, 0) + requests
     return {
         name: [
             {"value": value, "count": count}
@@ -376,13 +427,28 @@ def logs(
     offset: int,
 ) -> tuple[list[GatewayRequest], bool]:
     """One page of records, newest first by (time, request id)."""
-    found = GatewayRequest.query(
-        project_id,
-        GatewayRequest.sort_key.between(iso(since) or "", (iso(to) or "") + "#\uffff"),
-        filter_condition=_log_condition(filters),
-        scan_index_forward=False,
-        page_size=min(max(offset + limit + 1, DEFAULT_LIMIT), LOG_PAGE),
-    )
+    wanted = offset + limit + 1
+    low, high = iso(since) or "", (iso(to) or "") + "#\uffff"
+    found: Iterator[GatewayRequest]
+    if not filters:
+        found = _records(project_id, low, high, None, wanted)
+    elif "thread_id" in filters or "resource_id" in filters:
+        member, value = (
+            (GatewayRequest.thread_index, filters["thread_id"])
+            if "thread_id" in filters
+            else (GatewayRequest.resource_index, filters["resource_id"])
+        )
+        found = iter(
+            member.query(
+                f"{project_id}#{value}",
+                GatewayRequest.sort_key.between(low, high),
+                filter_condition=_log_condition(filters),
+                scan_index_forward=False,
+                page_size=_page_size(wanted),
+            )
+        )
+    else:
+        found = _filtered(project_id, since, to, filters, wanted)
     page: list[GatewayRequest] = []
     for index, record in enumerate(found):
         if index < offset:
@@ -391,6 +457,121 @@ def logs(
             return page, True
         page.append(record)
     return page, False
+
+
+def _page_size(wanted: int) -> int:
+    return min(max(wanted, DEFAULT_LIMIT), LOG_PAGE)
+
+
+def _records(
+    project_id: str, low: str, high: str, condition: Condition | None, wanted: int
+) -> Iterator[GatewayRequest]:
+    return iter(
+        GatewayRequest.query(
+            project_id,
+            GatewayRequest.sort_key.between(low, high),
+            filter_condition=condition,
+            scan_index_forward=False,
+            page_size=_page_size(wanted),
+        )
+    )
+
+
+@dataclass
+class _Window:
+    """Hours `oldest`..`newest` (bucket starts) and the matches in them."""
+
+    newest: datetime
+    oldest: datetime
+    matches: dict[str, int]
+    total: int
+
+    def add(self, hour: datetime, combo: str, requests: int, matched: bool) -> None:
+        self.oldest = hour
+        self.total += requests
+        if matched:
+            self.matches[combo] = self.matches.get(combo, 0) + requests
+
+
+def _windows(
+    project_id: str, since: datetime, to: datetime, filters: dict[str, Any], need: int
+) -> Iterator[_Window]:
+    """Runs of whole hours, newest first, each with about `need` matches."""
+    window: _Window | None = None
+    counter_key = _combo_key(project_id, filters)
+    for counter in _counters(counter_key, since, to, True, COUNTER_PAGE):
+        hour = _hour_of(counter.bucket)
+        full = window is not None and sum(window.matches.values()) >= need
+        if window is not None and full and hour != window.oldest:
+            yield window
+            window = None
+        if window is None:
+            window = _Window(hour, hour, {}, 0)
+        combo = counter.bucket.partition("#")[2]
+        matched = _matches(_combo_fields(counter.bucket), filters)
+        window.add(hour, combo, int(counter.requests or 0), matched)
+    if window is not None and window.matches:
+        yield window
+
+
+def _filtered(
+    project_id: str,
+    since: datetime,
+    to: datetime,
+    filters: dict[str, Any],
+    wanted: int,
+) -> Iterator[GatewayRequest]:
+    """Matching records, newest first, read window by window."""
+    low_bound, high_bound = iso(since) or "", (iso(to) or "") + "#\uffff"
+    condition = _log_condition(filters)
+    left = wanted
+    for window in _windows(project_id, since, to, filters, wanted):
+        low = max(low_bound, iso(window.oldest) or "")
+        high = min(high_bound, iso(window.newest + timedelta(hours=1)) or "")
+        matched = sum(window.matches.values())
+        loose = (
+            _combo_key(project_id, filters).endswith("#combo")
+            and matched * LOOSE >= window.total
+        )
+        found: Iterator[GatewayRequest]
+        if loose:
+            found = _records(project_id, low, high, condition, left)
+        else:
+            found = heapq.merge(
+                *_combo_records(project_id, window.matches, low, high, left),
+                key=lambda r: r.sort_key,
+                reverse=True,
+            )
+        for record in found:
+            yield record
+            left -= 1
+            if left <= 0:
+                return
+
+
+def _combo_records(
+    project_id: str, matches: dict[str, int], low: str, high: str, left: int
+) -> list[list[GatewayRequest]]:
+    """Each combination's newest records between `low` and `high`, at most
+    `left` of each, read concurrently (one Query each, all of them match)."""
+
+    def read(combo: str, count: int) -> list[GatewayRequest]:
+        limit = min(count, left)
+        return list(
+            GatewayRequest.combo_index.query(
+                f"{project_id}#{combo}",
+                GatewayRequest.sort_key.between(low, high),
+                scan_index_forward=False,
+                # One more than counted: no second call to learn there is none.
+                limit=limit,
+                page_size=limit + 1 if count <= left else limit,
+            )
+        )
+
+    if len(matches) == 1:
+        return [read(*next(iter(matches.items())))]
+    with ThreadPoolExecutor(min(COMBO_READERS, len(matches))) as pool:
+        return list(pool.map(read, matches, matches.values()))
 
 
 def find_request(project_id: str, request_id: str) -> GatewayRequest:
@@ -422,8 +603,7 @@ def log_public(record: GatewayRequest) -> dict[str, Any]:
         "latency_ms": int(record.latency_ms),
         "is_stream": bool(record.is_stream),
         "error": record.error,
-        # TODO(#6): keep the upstream's response id once the proxy reads it.
-        "generation_id": None,
+        "generation_id": record.generation_id,
         "thread_id": record.thread_id,
         "resource_id": record.resource_id,
         "message_ids": [str(m) for m in record.message_ids or []],
