@@ -26,13 +26,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from chalicelib.dashboard import BASE
 from chalicelib.errors import Forbidden, ProblemError, Unauthorized
 from chalicelib.http import ROUTE_RULES, Call, RouteRule
 from chalicelib.log import logger
 from chalicelib.services import sessions
 from chalicelib.services.auth import Principal, authenticate
 
-BASE = "/dashboard"
 ACCESS_COOKIE = "mastra_dash_access"
 REFRESH_COOKIE = "mastra_dash_refresh"
 CSRF_COOKIE = "mastra_dash_csrf"

@@ -7,8 +7,11 @@ same query, refuse what those routes refuse, and keep to their org.
 
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,6 +25,7 @@ from chalicelib.services.gateway import keys, memory_store, records
 from chalicelib.streaming import create_app
 from tests.conftest import Caller, body
 
+ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "dashboard admin password"
 MINI = "openai/gpt-4o-mini"
 BIG = "openai/gpt-4o"
@@ -284,3 +288,20 @@ def test_another_orgs_member_reads_none_of_it(
         assert "first turn" not in mine.text
         theirs = web.get(f"/dashboard/orgs/{admin.org_id}{path}")
         assert theirs.status_code == 403, path
+
+
+def test_the_gateway_cold_start_does_not_import_the_pages() -> None:
+    """The streaming function builds the dashboard on its first page request."""
+    check = (
+        "import sys, chalicelib.streaming as s; "
+        "print('chalicelib.dashboard.views' in sys.modules, 'jinja2' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", check],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.split() == ["False", "False"]
