@@ -305,3 +305,56 @@ def test_the_gateway_cold_start_does_not_import_the_pages() -> None:
         check=True,
     )
     assert result.stdout.split() == ["False", "False"]
+
+
+def test_threads_and_request_log_page_by_the_routes_own_paging(
+    web: TestClient, admin: Caller, gateway: dict[str, Any]
+) -> None:
+    project = gateway["project"]
+    for index in range(20):
+        memory_store.create_thread(
+            memory_store.new_thread(project.id, "user-9", f"extra-{index:02d}")
+        )
+    key, _ = keys.create_key(project, keys.KeyLimits(label="bulk"))
+    context = keys.KeyContext(key, project)
+    start = now() - timedelta(hours=2)
+    records.write_many(
+        [
+            (
+                context,
+                records.Outcome(
+                    request_id=f"req_bulk{index:02d}",
+                    endpoint="/v1/chat/completions",
+                    started_at=start + timedelta(seconds=index),
+                    model=MINI,
+                    provider="openai",
+                    status_code=200,
+                    latency_ms=10,
+                ),
+            )
+            for index in range(48)
+        ]
+    )
+    sign_in(web, "admin@localhost", PASSWORD)
+    org = f"/dashboard/orgs/{admin.org_id}"
+
+    first = web.get(f"{org}/memory", params={"project": project.id})
+    assert "22 threads, newest first." in first.text
+    assert len(re.findall(r"<li><a href=", first.text)) == 20
+    older = re.search(r'<a href="([^"]+)">Older threads</a>', first.text)
+    assert older
+    second = web.get(older.group(1).replace("&amp;", "&"))
+    assert len(re.findall(r"<li><a href=", second.text)) == 2
+    assert "Newer threads" in second.text and "Older threads" not in second.text
+
+    # 51 requests: a page of 50, newest first, then the oldest one.
+    page = web.get(f"{org}/gateway/{project.id}")
+    rows = [_data(r, "request") for r in _rows(page.text, "request-log")]
+    assert len(rows) == 50 and rows[0] == "req_dash2"
+    link = re.search(r'<a href="([^"]+)" id="older-requests">', page.text)
+    assert link
+    rest = web.get(link.group(1).replace("&amp;", "&"))
+    assert [_data(r, "request") for r in _rows(rest.text, "request-log")] == [
+        "req_bulk00"
+    ]
+    assert 'id="older-requests"' not in rest.text
