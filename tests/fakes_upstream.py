@@ -5,9 +5,9 @@ The last user message steers each reply with words in it:
 token, `drip:<seconds>` pauses between streamed chunks, `hold` waits until
 `release()` is called, `tool` answers with a tool call, `nousage` streams
 without a usage chunk, `cached:<n>` reports n cached input tokens,
-`words:<n>` makes a reply of n words. Everything it was sent
-and the usage it reported are kept for tests to compare with the gateway's
-request records.
+`words:<n>` makes a reply of n words. Everything it was sent, the usage
+it reported and the response id it gave (new for each reply) are kept for
+tests to compare with the gateway's request records.
 """
 
 import asyncio
@@ -51,6 +51,7 @@ class Reported:
     cached_tokens: int
     streamed: bool
     usage_sent: bool
+    generation_id: str = ""
 
 
 @dataclass
@@ -108,6 +109,7 @@ class FakeUpstream:
     gate: threading.Event = field(default_factory=threading.Event)
     held: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    replies: int = 0
 
     def release(self) -> None:
         self.gate.set()
@@ -148,12 +150,33 @@ class FakeUpstream:
         prompt = sum(len(t.split()) for t in texts)
         return body, plan, prompt
 
+    def _new_id(self, prefix: str) -> str:
+        with self.lock:
+            self.replies += 1
+            return f"{prefix}{self.replies:04d}"
+
     def _report(
-        self, path: str, model: str, prompt: int, plan: Plan, streamed: bool, sent: bool
+        self,
+        path: str,
+        model: str,
+        prompt: int,
+        plan: Plan,
+        streamed: bool,
+        sent: bool,
+        generation_id: str = "",
     ) -> None:
         with self.lock:
             self.reported.append(
-                Reported(path, model, prompt, plan.words, plan.cached, streamed, sent)
+                Reported(
+                    path,
+                    model,
+                    prompt,
+                    plan.words,
+                    plan.cached,
+                    streamed,
+                    sent,
+                    generation_id,
+                )
             )
 
     # OpenAI Chat Completions
@@ -170,20 +193,21 @@ class FakeUpstream:
             "prompt_tokens_details": {"cached_tokens": plan.cached},
         }
         words = [f"word{i}" for i in range(plan.words)]
+        reply_id = self._new_id("chatcmpl-fake")
         if not body.get("stream"):
-            self._report("chat", model, prompt, plan, False, True)
+            self._report("chat", model, prompt, plan, False, True, reply_id)
             message: dict[str, Any] = {"role": "assistant", "content": " ".join(words)}
             finish = "stop"
             if plan.tool:
                 message = {
                     "role": "assistant",
                     "content": None,
-                    "tool_calls": [_tool()],
+                    "tool_calls": [_tool(reply_id)],
                 }
                 finish = "tool_calls"
             return JSONResponse(
                 {
-                    "id": "chatcmpl-fake",
+                    "id": reply_id,
                     "object": "chat.completion",
                     "created": int(time.time()),
                     "model": model,
@@ -195,18 +219,25 @@ class FakeUpstream:
             )
         options = body.get("stream_options") or {}
         send_usage = bool(options.get("include_usage")) and not plan.nousage
-        self._report("chat", model, prompt, plan, True, send_usage)
+        self._report("chat", model, prompt, plan, True, send_usage, reply_id)
         return StreamingResponse(
-            self._chat_chunks(model, words, plan, usage if send_usage else None),
+            self._chat_chunks(
+                reply_id, model, words, plan, usage if send_usage else None
+            ),
             media_type="text/event-stream",
         )
 
     async def _chat_chunks(
-        self, model: str, words: list[str], plan: Plan, usage: dict | None
+        self,
+        reply_id: str,
+        model: str,
+        words: list[str],
+        plan: Plan,
+        usage: dict | None,
     ) -> AsyncIterator[bytes]:
         def chunk(delta: dict, finish: str | None = None) -> dict:
             data: dict[str, Any] = {
-                "id": "chatcmpl-fake",
+                "id": reply_id,
                 "object": "chat.completion.chunk",
                 "created": int(time.time()),
                 "model": model,
@@ -218,7 +249,7 @@ class FakeUpstream:
 
         yield _sse(chunk({"role": "assistant", "content": ""}))
         if plan.tool:
-            call = _tool()
+            call = _tool(reply_id)
             yield _sse(chunk({"tool_calls": [{"index": 0, **call}]}))
             yield _sse(chunk({}, "tool_calls"))
         else:
@@ -229,7 +260,7 @@ class FakeUpstream:
         if usage is not None:
             yield _sse(
                 {
-                    "id": "chatcmpl-fake",
+                    "id": reply_id,
                     "object": "chat.completion.chunk",
                     "created": int(time.time()),
                     "model": model,
@@ -247,23 +278,35 @@ class FakeUpstream:
         if plan.status:
             return _openai_error(plan.status)
         text = " ".join(f"word{i}" for i in range(plan.words))
+        reply_id = self._new_id("resp_fake")
+        output: list[dict[str, Any]] = [
+            {
+                "type": "message",
+                "id": "msg_fake",
+                "status": "completed",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": text, "annotations": []}],
+            }
+        ]
+        if plan.tool:
+            call = _tool(reply_id)
+            output = [
+                {
+                    "type": "function_call",
+                    "id": f"fc_{reply_id}",
+                    "call_id": call["id"],
+                    "name": call["function"]["name"],
+                    "arguments": call["function"]["arguments"],
+                    "status": "completed",
+                }
+            ]
         response = {
-            "id": "resp_fake",
+            "id": reply_id,
             "object": "response",
             "created_at": int(time.time()),
             "status": "completed",
             "model": model,
-            "output": [
-                {
-                    "type": "message",
-                    "id": "msg_fake",
-                    "status": "completed",
-                    "role": "assistant",
-                    "content": [
-                        {"type": "output_text", "text": text, "annotations": []}
-                    ],
-                }
-            ],
+            "output": output,
             "usage": {
                 "input_tokens": prompt,
                 "output_tokens": plan.words,
@@ -272,7 +315,8 @@ class FakeUpstream:
                 "output_tokens_details": {"reasoning_tokens": 0},
             },
         }
-        self._report("responses", model, prompt, plan, bool(body.get("stream")), True)
+        streamed = bool(body.get("stream"))
+        self._report("responses", model, prompt, plan, streamed, True, reply_id)
         if not body.get("stream"):
             return JSONResponse(response)
 
@@ -282,17 +326,28 @@ class FakeUpstream:
                 {"type": "response.created", "response": created, "sequence_number": 0},
                 "response.created",
             )
-            yield _sse(
-                {
-                    "type": "response.output_text.delta",
-                    "item_id": "msg_fake",
-                    "output_index": 0,
-                    "content_index": 0,
-                    "delta": text,
-                    "sequence_number": 1,
-                },
-                "response.output_text.delta",
-            )
+            if plan.tool:
+                yield _sse(
+                    {
+                        "type": "response.output_item.done",
+                        "output_index": 0,
+                        "item": output[0],
+                        "sequence_number": 1,
+                    },
+                    "response.output_item.done",
+                )
+            else:
+                yield _sse(
+                    {
+                        "type": "response.output_text.delta",
+                        "item_id": "msg_fake",
+                        "output_index": 0,
+                        "content_index": 0,
+                        "delta": text,
+                        "sequence_number": 1,
+                    },
+                    "response.output_text.delta",
+                )
             yield _sse(
                 {
                     "type": "response.completed",
@@ -318,8 +373,9 @@ class FakeUpstream:
             "cache_creation_input_tokens": 0,
         }
         words = [f"word{i}" for i in range(plan.words)]
+        reply_id = self._new_id("msg_fake")
         message = {
-            "id": "msg_fake",
+            "id": reply_id,
             "type": "message",
             "role": "assistant",
             "model": model,
@@ -332,14 +388,14 @@ class FakeUpstream:
             message["content"] = [
                 {
                     "type": "tool_use",
-                    "id": "toolu_fake",
+                    "id": f"toolu_{reply_id}",
                     "name": "get_weather",
                     "input": {"city": "Paris"},
                 }
             ]
             message["stop_reason"] = "tool_use"
         streamed = bool(body.get("stream"))
-        self._report("messages", model, prompt, plan, streamed, True)
+        self._report("messages", model, prompt, plan, streamed, True, reply_id)
         if not streamed:
             return JSONResponse(message)
         return StreamingResponse(
@@ -388,9 +444,9 @@ class FakeUpstream:
         yield _sse({"type": "message_stop"}, "message_stop")
 
 
-def _tool() -> dict:
+def _tool(reply_id: str) -> dict:
     return {
-        "id": "call_fake",
+        "id": f"call_{reply_id}",
         "type": "function",
         "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
     }

@@ -394,3 +394,43 @@ def test_client_disconnect_mid_stream_still_leaves_a_record(gateway):
     assert record.status_code == 499
     assert record.error == "client disconnected mid-stream"
     assert record.first_token_ms is not None
+
+
+GENERATION_CASES = [
+    ("/v1/chat/completions", "openai/gpt-4o-mini", False),
+    ("/v1/chat/completions", "openai/gpt-4o-mini", True),
+    ("/v1/responses", "openai/gpt-4o-mini", False),
+    ("/v1/responses", "openai/gpt-4o-mini", True),
+    ("/v1/messages", "anthropic/claude-haiku-4-5", False),
+    ("/v1/messages", "anthropic/claude-haiku-4-5", True),
+]
+
+
+def test_the_upstream_response_id_is_the_records_generation_id(gateway):
+    from chalicelib.services.gateway import usage
+
+    keys.put_binding(
+        gateway.project, keys.project_scope(gateway.project.id), "anthropic", "sk-ant-1"
+    )
+    for path, model, stream in GENERATION_CASES:
+        payload: dict[str, Any] = {"model": model, "stream": stream}
+        if path == "/v1/responses":
+            payload["input"] = "words:2"
+        else:
+            payload["messages"] = [{"role": "user", "content": "words:2"}]
+            payload["max_tokens"] = 20
+        with httpx.stream(
+            "POST",
+            f"{gateway.url}{path}",
+            json=payload,
+            headers={"authorization": f"Bearer {gateway.secret}"},
+            timeout=30,
+        ) as response:
+            response.read()
+        assert response.status_code == 200, (path, stream)
+    found = {r.request_id: r for r in gateway.settled(len(GENERATION_CASES))}
+    reported = [r.generation_id for r in gateway.upstream.reported]
+    assert len(set(reported)) == len(GENERATION_CASES)
+    stored = sorted(found.values(), key=lambda r: r.sort_key)
+    assert [r.generation_id for r in stored] == reported
+    assert [usage.log_public(r)["generation_id"] for r in stored] == reported

@@ -33,7 +33,7 @@ from chalicelib.services.gateway.wire import (
     Endpoint,
     Prepared,
     StreamWatcher,
-    body_usage,
+    body_facts,
     error_body,
     error_message,
     prepare,
@@ -298,7 +298,8 @@ class ProxyCall:
         if response.status_code >= 400:
             self.outcome.error = error_message(payload)
         else:
-            self.outcome.usage = body_usage(self.endpoint, payload) or records.Usage()
+            usage, self.outcome.generation_id = body_facts(self.endpoint, payload)
+            self.outcome.usage = usage or records.Usage()
             if self.memory is not None:
                 self.memory.take_body(payload)
         return Reply(response.status_code, headers, payload, media_type=media)
@@ -329,6 +330,7 @@ class ProxyCall:
             raise
         finally:
             self.outcome.usage = watcher.usage or records.Usage()
+            self.outcome.generation_id = watcher.generation_id
             if watcher.error and not self.outcome.error:
                 self.outcome.error = watcher.error
             with anyio.CancelScope(shield=True):

@@ -153,15 +153,31 @@ def anthropic_usage(usage: Any, into: Usage | None = None) -> Usage | None:
 
 def body_usage(endpoint: Endpoint, payload: bytes) -> Usage | None:
     """Usage from a whole (non-streamed) response body."""
+    return body_facts(endpoint, payload)[0]
+
+
+def body_facts(endpoint: Endpoint, payload: bytes) -> tuple[Usage | None, str | None]:
+    """Usage and the upstream's response id from a whole response body.
+
+    The id is the chat completion's, the Responses API response's or the
+    Anthropic message's `id`.
+    """
     try:
         parsed = json.loads(payload)
     except ValueError:
-        return None
+        return None, None
     if not isinstance(parsed, dict):
-        return None
+        return None, None
     if endpoint.name == "messages":
-        return anthropic_usage(parsed.get("usage"))
-    return openai_usage(parsed.get("usage"))
+        usage = anthropic_usage(parsed.get("usage"))
+    else:
+        usage = openai_usage(parsed.get("usage"))
+    return usage, _id(parsed)
+
+
+def _id(value: Any) -> str | None:
+    found = value.get("id") if isinstance(value, dict) else None
+    return found[:256] if isinstance(found, str) and found else None
 
 
 @dataclass
@@ -172,6 +188,8 @@ class StreamWatcher:
     strip_usage_chunk: bool
     usage: Usage | None = None
     error: str | None = None
+    # The upstream's response id: chunk `id`, `response.id`, `message.id`.
+    generation_id: str | None = None
     _lines: list[str] = field(default_factory=list)
 
     def feed_line(self, line: str) -> str | None:
@@ -212,9 +230,13 @@ class StreamWatcher:
             return True
         if self.endpoint.name == "responses":
             response = event.get("response")
+            if self.generation_id is None:
+                self.generation_id = _id(response)
             if isinstance(response, dict) and response.get("usage"):
                 self.usage = openai_usage(response["usage"])
             return True
+        if self.generation_id is None:
+            self.generation_id = _id(event)
         if event.get("usage"):
             self.usage = openai_usage(event["usage"])
             if self.strip_usage_chunk and not event.get("choices"):
@@ -224,6 +246,7 @@ class StreamWatcher:
     def _anthropic(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == "message_start" and isinstance(event.get("message"), dict):
+            self.generation_id = self.generation_id or _id(event["message"])
             self.usage = anthropic_usage(event["message"].get("usage"), self.usage)
         elif kind == "message_delta":
             self.usage = anthropic_usage(event.get("usage"), self.usage)
