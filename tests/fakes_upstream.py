@@ -72,7 +72,7 @@ def _texts(value: Any) -> list[str]:
     if isinstance(value, list):
         return [t for item in value for t in _texts(item)]
     if isinstance(value, dict):
-        for name in ("content", "text", "input"):
+        for name in ("content", "text", "input", "output"):
             if name in value:
                 return _texts(value[name])
     return []

@@ -448,3 +448,122 @@ def test_dashboard_thread_routes(client, admin, member, proxied):
     )
     assert bad.status_code == 400
     assert body(bad)["errors"][0]["field"].startswith("messages.0.role")
+
+
+TOOL_CASES = [
+    ("/v1/chat/completions", OPENAI, False),
+    ("/v1/chat/completions", OPENAI, True),
+    ("/v1/messages", ANTHROPIC, False),
+    ("/v1/messages", ANTHROPIC, True),
+    ("/v1/responses", OPENAI, False),
+    ("/v1/responses", OPENAI, True),
+]
+
+
+def _tool_turn(path: str, model: str, stream: bool, new: Any) -> dict[str, Any]:
+    key = "input" if path == "/v1/responses" else "messages"
+    payload: dict[str, Any] = {"model": model, "stream": stream, key: new}
+    if path == "/v1/messages":
+        payload["max_tokens"] = 50
+    return payload
+
+
+def _tool_result(path: str, call_id: str) -> list[dict[str, Any]]:
+    if path == "/v1/chat/completions":
+        return [{"role": "tool", "tool_call_id": call_id, "content": "sunny words:2"}]
+    if path == "/v1/messages":
+        block = {
+            "type": "tool_result",
+            "tool_use_id": call_id,
+            "content": "sunny words:2",
+        }
+        return [{"role": "user", "content": [block]}]
+    return [
+        {"type": "function_call_output", "call_id": call_id, "output": "sunny words:2"}
+    ]
+
+
+def _replayed(path: str, call_id: str) -> list[dict[str, Any]]:
+    """The first turn, its tool call and the tool's result, in `path`'s format."""
+    arguments = '{"city": "Paris"}'
+    if path == "/v1/chat/completions":
+        call = {"id": call_id, "type": "function"}
+        call["function"] = {"name": "get_weather", "arguments": arguments}
+        return [
+            {"role": "user", "content": "weather tool"},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": call_id, "content": "sunny words:2"},
+        ]
+    if path == "/v1/messages":
+        use = {"type": "tool_use", "id": call_id, "name": "get_weather"}
+        use["input"] = {"city": "Paris"}
+        result = {"type": "tool_result", "tool_use_id": call_id}
+        result["content"] = "sunny words:2"
+        return [
+            {"role": "user", "content": "weather tool"},
+            {"role": "assistant", "content": [use]},
+            {"role": "user", "content": [result]},
+        ]
+    return [
+        {"role": "user", "content": "weather tool"},
+        {
+            "type": "function_call",
+            "call_id": call_id,
+            "name": "get_weather",
+            "arguments": arguments,
+        },
+        {"type": "function_call_output", "call_id": call_id, "output": "sunny words:2"},
+    ]
+
+
+@pytest.mark.parametrize(("path", "model", "stream"), TOOL_CASES)
+def test_tool_calls_and_results_are_replayed_in_the_wire_format(
+    proxied, path, model, stream
+):
+    keys.put_binding(
+        proxied.project, keys.project_scope(proxied.project.id), "anthropic", "sk-ant"
+    )
+    thread = f"tools-{path.rsplit('/', 1)[-1]}-{stream}"
+    headers = {
+        "authorization": f"Bearer {proxied.secret}",
+        **memory_headers(thread),
+    }
+
+    def send(new: Any) -> None:
+        with httpx.stream(
+            "POST",
+            f"{proxied.url}{path}",
+            json=_tool_turn(path, model, stream, new),
+            headers=headers,
+            timeout=30,
+        ) as response:
+            response.read()
+        assert response.status_code == 200, response.text
+
+    first = [{"role": "user", "content": "weather tool"}]
+    send(first)
+    wait_for(lambda: len(stored(proxied, thread)) == 2)
+    [assistant] = [m for m in stored(proxied, thread) if m.role == "assistant"]
+    [part] = json.loads(assistant.content)["parts"]
+    call_id = part["toolInvocation"]["toolCallId"]
+    assert part["toolInvocation"]["toolName"] == "get_weather"
+    assert call_id.startswith(("call_", "toolu_"))
+
+    # The client sends only the tool's result; the call comes from memory.
+    send(_tool_result(path, call_id))
+    wait_for(lambda: len(stored(proxied, thread)) == 4)
+    key = "input" if path == "/v1/responses" else "messages"
+    second = proxied.upstream.seen[-1].body[key]
+    assert second == _replayed(path, call_id)
+
+    # Next turn: the call and its result are both history now.
+    send([{"role": "user", "content": "thanks"}])
+    third = proxied.upstream.seen[-1].body[key]
+    answer = {"role": "assistant", "content": "word0 word1"}
+    assert third == [
+        *_replayed(path, call_id),
+        answer,
+        {"role": "user", "content": "thanks"},
+    ]
+    roles = [m.role for m in stored(proxied, thread)]
+    assert roles[:4] == ["user", "assistant", "tool", "assistant"]

@@ -94,39 +94,346 @@ def _content_parts(content: Any) -> list[dict[str, Any]]:
     return parts
 
 
-def _trailing_user(items: list[Any]) -> list[store.MessageIn]:
+def _result_part(call_id: str, name: str, result: Any) -> dict[str, Any]:
+    return {
+        "type": "tool-invocation",
+        "toolInvocation": {
+            "state": "result",
+            "toolCallId": call_id,
+            "toolName": name,
+            "args": {},
+            "result": result,
+        },
+    }
+
+
+def _tool_results(
+    endpoint: Endpoint, item: Any, names: dict[str, str]
+) -> list[dict[str, Any]]:
+    """The tool-result parts one client item carries, in the endpoint's format."""
+    if not isinstance(item, dict):
+        return []
+    if endpoint.name == "chat" and item.get("role") == "tool":
+        call_id = str(item.get("tool_call_id") or "")
+        return [_result_part(call_id, names.get(call_id, ""), item.get("content"))]
+    if endpoint.name == "responses" and item.get("type") == "function_call_output":
+        call_id = str(item.get("call_id") or "")
+        return [_result_part(call_id, names.get(call_id, ""), item.get("output"))]
+    if endpoint.name == "messages" and isinstance(item.get("content"), list):
+        return [
+            _result_part(
+                str(block.get("tool_use_id") or ""),
+                names.get(str(block.get("tool_use_id") or ""), ""),
+                block.get("content"),
+            )
+            for block in item["content"]
+            if isinstance(block, dict) and block.get("type") == "tool_result"
+        ]
+    return []
+
+
+def _trailing_turn(
+    endpoint: Endpoint, items: list[Any], names: dict[str, str]
+) -> list[store.MessageIn]:
+    """The client's items after the last assistant one: user turns and tool
+    results (saved as `tool` messages)."""
     turn: list[store.MessageIn] = []
     for item in reversed(items):
-        if not isinstance(item, dict) or item.get("role") != "user":
+        if not isinstance(item, dict):
             break
-        turn.append(store.MessageIn("user", _content_parts(item.get("content"))))
+        results = _tool_results(endpoint, item, names)
+        if item.get("role") == "user":
+            content = item.get("content")
+            if endpoint.name == "messages" and isinstance(content, list):
+                content = [
+                    b
+                    for b in content
+                    if not (isinstance(b, dict) and b.get("type") == "tool_result")
+                ]
+            turn.append(store.MessageIn("user", _content_parts(content)))
+            if results:
+                turn.append(store.MessageIn("tool", results))
+        elif results:
+            turn.append(store.MessageIn("tool", results))
+        else:
+            break
     turn.reverse()
     return [m for m in turn if m.parts]
 
 
-def new_turn(endpoint: Endpoint, request: dict[str, Any]) -> list[store.MessageIn]:
+def new_turn(
+    endpoint: Endpoint, request: dict[str, Any], names: dict[str, str] | None = None
+) -> list[store.MessageIn]:
+    """What the client adds to the thread; `names` maps tool call ids to tools."""
     if endpoint.name == "responses":
         given = request.get("input")
         if isinstance(given, str):
             return [store.MessageIn("user", _content_parts(given))] if given else []
-        return _trailing_user(given if isinstance(given, list) else [])
-    given = request.get("messages")
-    return _trailing_user(given if isinstance(given, list) else [])
+        items = given if isinstance(given, list) else []
+    else:
+        given = request.get("messages")
+        items = given if isinstance(given, list) else []
+    return _trailing_turn(endpoint, items, names or {})
 
 
 # Writing a request: history and observations in front
 
 
-def _history(endpoint: Endpoint, messages: list[Any]) -> list[dict[str, Any]]:
-    items = []
+@dataclass
+class _Call:
+    id: str
+    name: str
+    args: Any
+
+
+@dataclass
+class _Entry:
+    """One replayed item: a user text, an assistant answer, or a tool result."""
+
+    role: str
+    text: str = ""
+    calls: list[_Call] = field(default_factory=list)
+    call_id: str = ""
+    result: Any = None
+
+
+def _invocations(message: Any) -> list[dict[str, Any]]:
+    parts = store.message_content(message).get("parts") or []
+    return [
+        p["toolInvocation"]
+        for p in parts
+        if isinstance(p, dict)
+        and p.get("type") == "tool-invocation"
+        and isinstance(p.get("toolInvocation"), dict)
+    ]
+
+
+def _entries(messages: list[Any]) -> list[_Entry]:
+    entries: list[_Entry] = []
     for message in messages:
-        text = store.message_text(message)
-        if text and message.role in ("user", "assistant"):
-            items.append({"role": message.role, "content": text})
-    if endpoint.name == "messages":
-        while items and items[0]["role"] != "user":
-            items.pop(0)
+        if message.role == "user":
+            text = store.message_text(message)
+            if text:
+                entries.append(_Entry("user", text))
+            continue
+        if message.role not in ("assistant", "tool"):
+            continue
+        invocations = _invocations(message)
+        results = [
+            _Entry("result", call_id=str(i.get("toolCallId")), result=i.get("result"))
+            for i in invocations
+            if i.get("state") == "result"
+        ]
+        if message.role == "assistant":
+            calls = [
+                _Call(str(i.get("toolCallId")), str(i.get("toolName")), i.get("args"))
+                for i in invocations
+            ]
+            entries.append(_Entry("assistant", store.message_text(message), calls))
+        entries.extend(results)
+    return entries
+
+
+def tool_names(messages: list[Any]) -> dict[str, str]:
+    """Tool call id to tool name, from stored assistant messages."""
+    names: dict[str, str] = {}
+    for message in messages:
+        if message.role == "assistant":
+            for i in _invocations(message):
+                names[str(i.get("toolCallId"))] = str(i.get("toolName"))
+    return names
+
+
+def _answered_now(endpoint: Endpoint, request: dict[str, Any]) -> set[str]:
+    """Tool call ids the client's own items answer."""
+    given = request.get("input" if endpoint.name == "responses" else "messages")
+    items = given if isinstance(given, list) else []
+    return {
+        part["toolInvocation"]["toolCallId"]
+        for item in items
+        for part in _tool_results(endpoint, item, {})
+    }
+
+
+def _called_now(endpoint: Endpoint, request: dict[str, Any]) -> set[str]:
+    """Tool call ids the client sends again itself (its own copy wins)."""
+    given = request.get("input" if endpoint.name == "responses" else "messages")
+    found: set[str] = set()
+    for item in given if isinstance(given, list) else []:
+        if not isinstance(item, dict):
+            continue
+        if item.get("type") == "function_call":
+            found.add(str(item.get("call_id")))
+        elif item.get("role") == "assistant":
+            found.update(str(c.get("id")) for c in item.get("tool_calls") or [])
+            content = item.get("content")
+            blocks = content if isinstance(content, list) else []
+            found.update(
+                str(b.get("id"))
+                for b in blocks
+                if isinstance(b, dict) and b.get("type") == "tool_use"
+            )
+    return found
+
+
+def _paired(
+    entries: list[_Entry], answered_now: set[str], called_now: set[str]
+) -> list[_Entry]:
+    """Only calls with a result and results with a call: every provider
+    refuses a tool call left unanswered or a result without its call."""
+    called = {c.id for e in entries for c in e.calls} - called_now
+    answered = {e.call_id for e in entries if e.role == "result"} | answered_now
+    kept: list[_Entry] = []
+    for entry in entries:
+        if entry.role == "result":
+            if entry.call_id in called:
+                kept.append(entry)
+            continue
+        if entry.role == "assistant":
+            entry.calls = [c for c in entry.calls if c.id in answered & called]
+            if not entry.text and not entry.calls:
+                continue
+        kept.append(entry)
+    return kept
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(
+        isinstance(b, dict) and b.get("type") in ("text", "input_text", "output_text")
+        for b in value
+    ):
+        return "\n".join(str(b.get("text", "")) for b in value)
+    return json.dumps(value)
+
+
+def _as_object(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value else {}
+        except ValueError:
+            return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _as_arguments(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value or {})
+
+
+def _chat_items(entries: list[_Entry]) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for entry in entries:
+        if entry.role == "user":
+            items.append({"role": "user", "content": entry.text})
+        elif entry.role == "result":
+            items.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": entry.call_id,
+                    "content": _as_text(entry.result),
+                }
+            )
+        else:
+            item: dict[str, Any] = {"role": "assistant", "content": entry.text or None}
+            if entry.calls:
+                item["tool_calls"] = [
+                    {
+                        "id": c.id,
+                        "type": "function",
+                        "function": {
+                            "name": c.name,
+                            "arguments": _as_arguments(c.args),
+                        },
+                    }
+                    for c in entry.calls
+                ]
+            items.append(item)
     return items
+
+
+def _anthropic_items(entries: list[_Entry]) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for entry in entries:
+        blocks: list[dict[str, Any]]
+        if entry.role == "user":
+            role, blocks = "user", [{"type": "text", "text": entry.text}]
+        elif entry.role == "result":
+            result = entry.result
+            if not isinstance(result, list):
+                result = _as_text(result)
+            role = "user"
+            blocks = [
+                {"type": "tool_result", "tool_use_id": entry.call_id, "content": result}
+            ]
+        else:
+            role = "assistant"
+            blocks = [{"type": "text", "text": entry.text}] if entry.text else []
+            blocks += [
+                {
+                    "type": "tool_use",
+                    "id": c.id,
+                    "name": c.name,
+                    "input": _as_object(c.args),
+                }
+                for c in entry.calls
+            ]
+        if items and items[-1]["role"] == role:
+            items[-1]["content"].extend(blocks)
+        else:
+            items.append({"role": role, "content": blocks})
+    for item in items:
+        blocks = item["content"]
+        if len(blocks) == 1 and blocks[0]["type"] == "text":
+            item["content"] = blocks[0]["text"]
+    while items and items[0]["role"] != "user":
+        items.pop(0)
+    return items
+
+
+def _responses_items(entries: list[_Entry]) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for entry in entries:
+        if entry.role == "user":
+            items.append({"role": "user", "content": entry.text})
+        elif entry.role == "result":
+            items.append(
+                {
+                    "type": "function_call_output",
+                    "call_id": entry.call_id,
+                    "output": _as_text(entry.result),
+                }
+            )
+        else:
+            if entry.text:
+                items.append({"role": "assistant", "content": entry.text})
+            items += [
+                {
+                    "type": "function_call",
+                    "call_id": c.id,
+                    "name": c.name,
+                    "arguments": _as_arguments(c.args),
+                }
+                for c in entry.calls
+            ]
+    return items
+
+
+def _history(
+    endpoint: Endpoint, messages: list[Any], request: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Stored messages in the endpoint's format, tool calls and results too."""
+    given = request or {}
+    entries = _paired(
+        _entries(messages),
+        _answered_now(endpoint, given),
+        _called_now(endpoint, given),
+    )
+    if endpoint.name == "messages":
+        return _anthropic_items(entries)
+    if endpoint.name == "responses":
+        return _responses_items(entries)
+    return _chat_items(entries)
 
 
 def inject(
@@ -137,7 +444,7 @@ def inject(
 ) -> dict[str, Any]:
     """The request with stored context added, in the endpoint's own format."""
     body = dict(request)
-    past = _history(endpoint, history)
+    past = _history(endpoint, history, request)
     notes = "\n\n".join(o.text for o in observations if o.text)
     note = f"{OBSERVATIONS_HEADING}\n{notes}" if notes else ""
     if endpoint.name == "responses":
@@ -399,7 +706,8 @@ def attach(
     limit = get_settings().gateway_memory_recent_messages
     history = store.list_messages(thread, after=thread.observed_until, newest=limit)
     observations = store.active_observations(thread)
-    memory = ProxyMemory(context, endpoint, thread, new_turn(endpoint, request))
+    turn = new_turn(endpoint, request, tool_names(history))
+    memory = ProxyMemory(context, endpoint, thread, turn)
     return memory, inject(endpoint, request, history, observations)
 
 
