@@ -91,10 +91,11 @@ FUNCTION_GRANTS: dict[str, Grants] = {
     "CheckDomains": Grants(tables=frozenset({"domains", "projects", "unique-claims"})),
 }
 
-# The streaming routes (studio log SSE, the LLM gateway proxy): they read
-# and write across groups (auth, deploys, gateway keys, usage, memory) and
-# unseal provider keys.
-STREAMING_GRANTS = Grants(tables=ALL_TABLES, kms=("kms:Decrypt",))
+# The streaming function serves the studio log SSE and the LLM gateway
+# proxy, and the web dashboard, whose forms run the API's own handlers
+# (env vars and bindings are sealed, restart starts a deploy, pause sends a
+# step): so it needs exactly what the API handler has.
+STREAMING_GRANTS = FUNCTION_GRANTS["APIHandler"]
 
 
 def grants_for(logical_id: str) -> Grants:

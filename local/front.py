@@ -21,12 +21,12 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
 from chalicelib import edge
-from chalicelib.dashboard import create_dashboard
+from chalicelib.dashboard import mounted as dashboard_routes
 from chalicelib.errors import MethodNotAllowed, NotFound, ProblemError
 from chalicelib.streaming import ROUTES, problem, routing_problem
 
@@ -144,16 +144,10 @@ class CollapseSlashes:
         await self._app(scope, receive, send)
 
 
-async def _to_dashboard_root(request: Request) -> Response:
-    return RedirectResponse("/dashboard/", status_code=307)
-
-
 def create_front(chalice_app: Chalice) -> Any:
     routes: list[Route | Mount] = [
         *ROUTES,
-        # MASTRA_PROJECTS_URL names the dashboard without a trailing slash.
-        Route("/dashboard", _to_dashboard_root, methods=["GET", "HEAD"]),
-        Mount("/dashboard", app=create_dashboard()),
+        *dashboard_routes(),
         Mount("/", app=ChaliceBridge(chalice_app)),
     ]
     # A path no route can match (e.g. a decoded newline) is problem+json too.
