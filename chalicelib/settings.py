@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     password_time_cost: int = 3
     password_memory_kib: int = 65536
     public_url: str | None = None
+    # SSM parameter holding the public URL (the stack writes it).
+    public_url_parameter: str | None = None
     access_token_ttl_seconds: int = 3600
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     invitation_ttl_days: int = 7
@@ -81,6 +83,8 @@ class Settings(BaseSettings):
     max_request_body_bytes: int = 1024 * 1024
     cors_origins: str = "http://localhost:4111,http://127.0.0.1:4111"
     cursor_secret: str = ""
+    # Secrets Manager secret the cursor key is read from (stack and local).
+    cursor_secret_arn: str | None = None
     idempotency_ttl_seconds: int = 24 * 3600
 
 

@@ -47,6 +47,8 @@ class Grants:
     report_tasks: bool = False
     send_steps: bool = False
     manage_apps: bool = False
+    # The cursor secret and the public URL parameter (stage_values.py).
+    stage_values: bool = False
 
 
 FUNCTION_GRANTS: dict[str, Grants] = {
@@ -59,6 +61,7 @@ FUNCTION_GRANTS: dict[str, Grants] = {
         start_executions=True,
         stop_executions=True,
         send_steps=True,
+        stage_values=True,
     ),
     # S3 ObjectCreated -> confirm the upload, start the execution.
     "OnArtifactUploaded": Grants(

@@ -49,6 +49,14 @@ class Names:
     def state_machine(self) -> str:
         return f"{self.prefix}deploy"
 
+    @property
+    def cursor_secret(self) -> str:
+        return f"{self.prefix}cursor-secret"
+
+    @property
+    def public_url_parameter(self) -> str:
+        return f"/{self.prefix}public-url"
+
     def dead_letter(self, queue: str) -> str:
         return f"{queue}-dlq"
 

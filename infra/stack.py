@@ -23,8 +23,10 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_stepfunctions as sfn
 from chalice.cdk import Chalice
 from constructs import Construct
@@ -139,11 +141,28 @@ class PlatformStack(cdk.Stack):
         self.bucket = self._bucket()
         self.machine = self._state_machine()
         self._runtime()
+        self.cursor_secret = secretsmanager.Secret(
+            self,
+            "CursorSecret",
+            secret_name=self.names.cursor_secret,
+            description="Signs the API's pagination cursors",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=64, exclude_punctuation=True
+            ),
+        )
         self.platform_env = self._environment()
         self.chalice = self._chalice()
         self._gateway_responses()
         self.streaming_function, self.streaming_url = self._streaming()
         self.distribution = self._distribution()
+        # Read at run time (chalicelib/services/stage_values.py): naming the
+        # distribution in the functions' environment would be a cycle.
+        ssm.StringParameter(
+            self,
+            "PublicUrl",
+            parameter_name=self.names.public_url_parameter,
+            string_value=f"https://{self.distribution.distribution_domain_name}",
+        )
         self._outputs()
 
     # Data -----------------------------------------------------------------
@@ -375,6 +394,8 @@ class PlatformStack(cdk.Stack):
             "PLATFORM_STEP_QUEUE_URL": self.step_queue.queue_url,
             "PLATFORM_STATE_MACHINE_ARN": self.machine.attr_arn,
             "PLATFORM_KMS_KEY_ID": self.key.key_id,
+            "PLATFORM_CURSOR_SECRET_ARN": self.cursor_secret.secret_arn,
+            "PLATFORM_PUBLIC_URL_PARAMETER": self.names.public_url_parameter,
             "PLATFORM_RUNTIME": RUNTIME_CLASS,
             "PLATFORM_AWS_BUILD_PROJECT": self.build_project.project_name,
             "PLATFORM_AWS_APP_ROLE_ARN": self.app_role.role_arn,
@@ -544,6 +565,20 @@ class PlatformStack(cdk.Stack):
                 iam.PolicyStatement(
                     actions=["states:SendTaskSuccess", "states:SendTaskFailure"],
                     resources=[self.machine.attr_arn],
+                )
+            )
+        if grants.stage_values:
+            self.cursor_secret.grant_read(role)
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["ssm:GetParameter"],
+                    resources=[
+                        self.format_arn(
+                            service="ssm",
+                            resource="parameter",
+                            resource_name=self.names.public_url_parameter.lstrip("/"),
+                        )
+                    ],
                 )
             )
         if grants.send_steps:

@@ -11,7 +11,7 @@ import pytest
 from moto import mock_aws
 
 from chalicelib.aws import reset_clients
-from chalicelib.services import passwords
+from chalicelib.services import passwords, stage_values
 from chalicelib.services.gateway import keys as gateway_keys
 from chalicelib.services.runtime import reset_runtime
 from chalicelib.settings import reset_settings
@@ -27,6 +27,7 @@ def reset_caches() -> None:
     reset_runtime()
     passwords.reset_hasher()
     gateway_keys.forget_leases()
+    stage_values.reset()
 
 
 @pytest.fixture

@@ -20,9 +20,8 @@ from chalicelib.schemas.members import (
     OutboxPublic,
     RoleChange,
 )
-from chalicelib.services import audit, invitations, members
+from chalicelib.services import audit, invitations, members, stage_values
 from chalicelib.services.clock import iso
-from chalicelib.settings import get_settings
 
 bp = Blueprint(__name__)
 api = Api(bp)
@@ -155,7 +154,7 @@ def audit_log(call: Call) -> AuditList:
 
 def base_url(call: Call) -> str:
     """Where invitation links point: PLATFORM_PUBLIC_URL, else this host."""
-    configured = get_settings().public_url
+    configured = stage_values.public_url()
     if configured:
         return configured.rstrip("/")
     host = call.header("host") or "127.0.0.1"

@@ -13,20 +13,13 @@ import json
 from typing import Any
 
 from chalicelib.errors import BadRequest
-from chalicelib.settings import get_settings
+from chalicelib.services import stage_values
 
 MAX_CURSOR_LENGTH = 2048
 
 
 def _key() -> bytes:
-    settings = get_settings()
-    if settings.cursor_secret:
-        return settings.cursor_secret.encode()
-    # TODO(#8): infra should set PLATFORM_CURSOR_SECRET from a generated secret.
-    # Until then the key derives from the stage's KMS key id; the org and
-    # list checks in decode() are what hold.
-    seed = f"mastra-cursor:{settings.kms_key_id}:{settings.table_prefix}"
-    return hashlib.sha256(seed.encode()).digest()
+    return stage_values.cursor_secret().encode()
 
 
 def _b64(data: bytes) -> str:

@@ -301,6 +301,26 @@ def test_streaming_function_may_do_what_the_dashboard_forms_do(synth: Synth) -> 
     assert wanted <= actions
 
 
+def test_stage_values_come_from_secrets_manager_and_ssm(synth: Synth) -> None:
+    (secret_id,) = synth.resources("AWS::SecretsManager::Secret")
+    secret = synth.template["Resources"][secret_id]["Properties"]
+    assert secret["Name"] == NAMES.cursor_secret
+    assert secret["GenerateSecretString"]["PasswordLength"] >= 64
+    (parameter,) = synth.resources("AWS::SSM::Parameter").values()
+    assert parameter["Properties"]["Name"] == NAMES.public_url_parameter
+    value = json.dumps(parameter["Properties"]["Value"])
+    assert synth.logical_id(synth.stack.distribution) in value
+    for function in ("APIHandler", *synth.resources("AWS::Lambda::Function")):
+        env = _functions(synth)[function]["Properties"]["Environment"]["Variables"]
+        assert env["PLATFORM_CURSOR_SECRET_ARN"] == {"Ref": secret_id}
+        assert env["PLATFORM_PUBLIC_URL_PARAMETER"] == NAMES.public_url_parameter
+        actions = _actions(_role_statements(synth, function))
+        assert {"secretsmanager:GetSecretValue", "ssm:GetParameter"} <= actions
+    for worker in ("OnArtifactUploaded", "OnDeployStep", "Sweep"):
+        actions = _actions(_role_statements(synth, worker))
+        assert not any(a.startswith(("secretsmanager:", "ssm:")) for a in actions)
+
+
 def test_upload_worker_tables_are_the_deploy_tables(synth: Synth) -> None:
     statements = _role_statements(synth, "OnArtifactUploaded")
     (dynamo,) = [s for s in statements if "dynamodb:GetItem" in _as_list(s["Action"])]
