@@ -203,7 +203,9 @@ class GatewayUsage(PlatformModel):
     filter on any of them); it is also kept split by one filter value
     (`combo@key=<key id>`, `combo@model=<model>`, and `combo@error` for
     status 400 and above only), so a filtered read Queries only the
-    combinations of that value. `memory` counts observer and reflector calls
+    combinations of that value; these `combo` partitions are also kept per
+    day (`<project>#1d#...`, bucket `<day start ISO>#<value>`) for reads
+    over whole days. `memory` counts observer and reflector calls
     per key, apart from the application's own tokens.
     """
 

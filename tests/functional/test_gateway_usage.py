@@ -439,18 +439,19 @@ def test_filtered_logs_read_only_what_the_page_needs(generated):
 
 
 def test_filtered_activity_reads_only_that_values_counters(generated):
+    """Filtered activity reads the `combo` rows of the filter's split only:
+    one per day and combination over whole days, one per hour for `1h`."""
     from chalicelib.services.gateway import usage
 
     items, project = generated["items"], generated["project"]
-    since, to = START, START + timedelta(hours=HOURS)
     key_id = items[0][0].key.id
 
-    def rows(keep):
+    def rows(keep, bucket, to):
         return len(
             {
-                (records.hour_bucket(o.started_at), records.combo_value(c, o))
+                (bucket(o.started_at), records.combo_value(c, o))
                 for c, o in items
-                if keep(c, o)
+                if keep(c, o) and o.started_at < to
             }
         )
 
@@ -466,9 +467,17 @@ def test_filtered_activity_reads_only_that_values_counters(generated):
         ),
         ({"is_stream": True}, lambda c, o: True),
     ]
-    for filters, split in cases:
-        with examined(GatewayRequest, GatewayUsage) as counts:
-            usage.activity(project.id, "daily", ["model"], since, to, filters)
-        assert counts["gateway-requests"] == 0
-        assert counts["gateway-usage"] == rows(split), filters
-    assert rows(lambda c, o: c.key.id == key_id) < rows(lambda c, o: True) / 2
+    for granularity, days, bucket in (
+        ("daily", HOURS // 24, records.day_bucket),
+        ("1h", 20, records.hour_bucket),
+    ):
+        since, to = START, START + timedelta(days=days)
+        # `to` is an hour's start: that hour is in the range, and empty here.
+        for filters, split in cases:
+            with examined(GatewayRequest, GatewayUsage) as counts:
+                usage.activity(project.id, granularity, ["model"], since, to, filters)
+            assert counts["gateway-requests"] == 0
+            assert counts["gateway-usage"] == rows(split, bucket, to), filters
+    to = START + timedelta(hours=HOURS)
+    keyed = rows(lambda c, o: c.key.id == key_id, records.hour_bucket, to)
+    assert keyed < rows(lambda c, o: True, records.hour_bucket, to) / 2

@@ -7,7 +7,7 @@ twice, and counters never drift from the records.
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from pynamodb.exceptions import TransactWriteError
 
@@ -18,6 +18,9 @@ from chalicelib.services.clock import iso
 from chalicelib.services.gateway.keys import KeyContext
 
 GRANULARITY = "1h"
+# The `combo` counters are also kept per day, so reads over whole days take
+# one row per day and combination instead of 24.
+DAILY = "1d"
 DIMENSIONS = ("all", "model", "provider", "api_key_id", "source_category")
 # The facet values of a request, in the order the `combo` counter keeps them.
 COMBO_FIELDS = (
@@ -96,6 +99,10 @@ def hour_bucket(stamp: datetime) -> str:
     return iso(stamp.replace(minute=0, second=0, microsecond=0)) or ""
 
 
+def day_bucket(stamp: datetime) -> str:
+    return iso(stamp.replace(hour=0, minute=0, second=0, microsecond=0)) or ""
+
+
 def combo_splits(key_id: str | None, model: str | None, error: bool) -> list[str]:
     """The `combo` partitions a request (or a filter) with these values has.
 
@@ -127,11 +134,12 @@ def counter_keys(context: KeyContext, outcome: Outcome) -> list[tuple[str, str]]
     combo = combo_value(context, outcome)
     splits = combo_splits(context.key.id, outcome.model, outcome.status_code >= 400)
     values.update({split: combo for split in splits})
+    day = day_bucket(outcome.started_at.astimezone(UTC))
     return [
         (f"{project_id}#{GRANULARITY}#{dimension}", f"{bucket}#{value}")
         for dimension, value in values.items()
         if value
-    ]
+    ] + [(f"{project_id}#{DAILY}#{split}", f"{day}#{combo}") for split in splits]
 
 
 def _record(context: KeyContext, outcome: Outcome) -> GatewayRequest:
@@ -212,9 +220,9 @@ def write(context: KeyContext, outcome: Outcome) -> None:
 
 
 # DynamoDB allows 100 items per transaction: a record and its counters
-# (every dimension, `combo` and at most three `combo@` splits) take
-# 5 + len(DIMENSIONS) of them.
-MAX_BATCH = 100 // (5 + len(DIMENSIONS))
+# (every dimension, and `combo` with at most three `combo@` splits, hourly
+# and daily) take 1 + len(DIMENSIONS) + 8 of them.
+MAX_BATCH = 100 // (1 + len(DIMENSIONS) + 8)
 
 
 def write_many(items: list[tuple[KeyContext, Outcome]]) -> None:

@@ -2,9 +2,10 @@
 
 Aggregates come from the hourly counters (`records.counter_keys`), never from
 the raw records: `activity` and `facets` Query a `combo` counter, whose
-value is every facet value of a request, over the hours of the range and
-fold them into periods and groups; a filter on an error status, a key or a
-model Queries only that value's split (`combo@error`, `combo@key=..`,
+value is every facet value of a request, over the range (daily rows for its
+whole days, hourly rows at its ends; hourly only for `1h`) and fold them
+into periods and groups; a filter on an error status, a key or a model
+Queries only that value's split (`combo@error`, `combo@key=..`,
 `combo@model=..`). Times are resolved to the hour for aggregates.
 
 Logs are newest first by (time, request id), so a page is stable for a
@@ -195,14 +196,41 @@ def _counters(
     )
 
 
-def _combo_key(project_id: str, filters: dict[str, Any]) -> str:
-    """The narrowest `combo` partition that holds every match of `filters`."""
+def _split(filters: dict[str, Any]) -> str:
+    """The narrowest `combo` split that holds every match of `filters`."""
     status = filters.get("status_code")
     error = filters.get("has_error") is True or (status is not None and status >= 400)
     splits = records.combo_splits(
         filters.get("api_key_id"), filters.get("model"), error
     )
-    return f"{project_id}#{records.GRANULARITY}#{splits[1 if len(splits) > 1 else 0]}"
+    return splits[1 if len(splits) > 1 else 0]
+
+
+def _combo_key(project_id: str, filters: dict[str, Any]) -> str:
+    return f"{project_id}#{records.GRANULARITY}#{_split(filters)}"
+
+
+def _combo_counters(
+    project_id: str, split: str, since: datetime, to: datetime, hourly: bool
+) -> Iterator[GatewayUsage]:
+    """The `combo` rows of `split` over the hours of the range: daily rows
+    for the whole days in it (unless `hourly`), hourly rows at its ends."""
+    hours = f"{project_id}#{records.GRANULARITY}#{split}"
+    first = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    last = to.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    start_day = first.replace(hour=0)
+    if start_day < first:
+        start_day += timedelta(days=1)
+    end_day = (last + timedelta(hours=1)).replace(hour=0)
+    if hourly or start_day >= end_day:
+        yield from _counters(hours, first, last)
+        return
+    if first < start_day:
+        yield from _counters(hours, first, start_day - timedelta(hours=1))
+    days = f"{project_id}#{records.DAILY}#{split}"
+    yield from _counters(days, start_day, end_day - timedelta(days=1))
+    if end_day <= last:
+        yield from _counters(hours, end_day, last)
 
 
 def _combo_fields(bucket: str) -> dict[str, Any]:
@@ -283,12 +311,14 @@ def activity(
     # (one row per hour and value); otherwise the `combo` counter.
     single = not filters and len(group_by) <= 1
     dimension = group_by[0] if group_by else "all"
-    counter_key = (
-        f"{project_id}#{records.GRANULARITY}#{dimension}"
+    found = (
+        _counters(f"{project_id}#{records.GRANULARITY}#{dimension}", since, to)
         if single
-        else _combo_key(project_id, filters or {})
+        else _combo_counters(
+            project_id, _split(filters or {}), since, to, granularity == "1h"
+        )
     )
-    for counter in _counters(counter_key, since, to):
+    for counter in found:
         fields: dict[str, Any]
         if single:
             fields = {dimension: counter.bucket.partition("#")[2]}
@@ -360,12 +390,12 @@ def facets(
     counts: dict[str, dict[str, int]] = {name: {} for name in FACETS}
     # Each facet reads the narrowest split its other filters allow; facets
     # that share one read it once.
-    by_key: dict[str, list[str]] = {}
+    by_split: dict[str, list[str]] = {}
     for name in FACETS:
         others = {k: v for k, v in filters.items() if k != name}
-        by_key.setdefault(_combo_key(project_id, others), []).append(name)
-    for counter_key, names in by_key.items():
-        for counter in _counters(counter_key, since, to):
+        by_split.setdefault(_split(others), []).append(name)
+    for split, names in by_split.items():
+        for counter in _combo_counters(project_id, split, since, to, False):
             fields = _combo_fields(counter.bucket)
             requests = int(counter.requests or 0)
             for name in names:
