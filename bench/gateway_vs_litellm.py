@@ -16,7 +16,6 @@ import argparse
 import datetime
 import os
 import platform as host
-import signal
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ import boto3
 import httpx
 import openai
 
-from tests.local_platform import ROOT, free_port, local_platform
+from tests.local_platform import ROOT, end_group, free_port, local_platform
 
 LITELLM = "litellm[proxy]==1.108.7"
 LITELLM_VENV = ROOT / "bench" / ".venv-litellm"
@@ -58,17 +57,6 @@ def _wait_http(url: str, process: subprocess.Popen, timeout: float) -> None:
     raise RuntimeError(f"{url} did not answer in {timeout} s")
 
 
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGINT)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
 @contextmanager
 def child(args: list[str], url: str, log: Path, env: dict | None = None) -> Iterator:
     """A child process in its own group, stopped by its pid when done."""
@@ -85,7 +73,7 @@ def child(args: list[str], url: str, log: Path, env: dict | None = None) -> Iter
             _wait_http(url, process, 180)
             yield process
         finally:
-            _stop(process)
+            end_group(process)
 
 
 def litellm_binary() -> Path:

@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from local.emulator import FAKE_CREDENTIALS  # noqa: E402
+from tests.local_platform import end_group  # noqa: E402
 
 DYNALITE = "dynalite@4.0.0"
 DYNALITE_DIR = ROOT / "bench" / ".dynalite"
@@ -121,13 +122,7 @@ def dynalite() -> Iterator[str]:
             time.sleep(0.1)
         yield f"http://127.0.0.1:{port}"
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        end_group(process, signal.SIGTERM, timeout=10)
         log.close()
 
 

@@ -107,15 +107,24 @@ def local_platform(
         reader.join(timeout=5)
 
 
+def end_group(
+    process: subprocess.Popen, sig: int = signal.SIGINT, timeout: float = 20
+) -> None:
+    """Signal the process group `process` leads (started in a session of
+    its own), wait `timeout` seconds, then kill the group."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, sig)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 def stop(process: subprocess.Popen[str], state_dir: Path | None = None) -> None:
     """Stop the platform; if it had to be killed, end what it started too."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    end_group(process, timeout=90)
     if state_dir is not None:
         # The emulator and the apps run in sessions of their own; after a hard
         # kill they would outlive the platform. Their pids are on disk.
