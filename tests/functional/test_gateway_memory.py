@@ -3,6 +3,7 @@ dashboard memory routes. The proxy and a fake upstream run on loopback;
 the management routes go through the Chalice test client."""
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -567,3 +568,58 @@ def test_tool_calls_and_results_are_replayed_in_the_wire_format(
     ]
     roles = [m.role for m in stored(proxied, thread)]
     assert roles[:4] == ["user", "assistant", "tool", "assistant"]
+
+
+SAVE_CASES = [
+    ("/v1/chat/completions", OPENAI, False),
+    ("/v1/chat/completions", OPENAI, True),
+    ("/v1/messages", ANTHROPIC, True),
+    ("/v1/responses", OPENAI, True),
+]
+
+
+@pytest.mark.parametrize(("path", "model", "stream"), SAVE_CASES)
+def test_a_turn_is_saved_before_the_client_has_the_whole_answer(
+    proxied, monkeypatch, path, model, stream
+):
+    """A client sends its next turn as soon as it has this answer, so the
+    save must come first. The save here waits (up to a second) for the
+    client to have the answer: saved before, it waits in vain; saved after,
+    it finds the client already done."""
+    keys.put_binding(
+        proxied.project, keys.project_scope(proxied.project.id), "anthropic", "sk-ant"
+    )
+    client_done = threading.Event()
+    saved_after_client_done: list[bool] = []
+    real_save = memory.ProxyMemory.save
+
+    def watched_save(self: Any, outcome: Any) -> list[str]:
+        saved_after_client_done.append(client_done.wait(timeout=1.0))
+        return real_save(self, outcome)
+
+    monkeypatch.setattr(memory.ProxyMemory, "save", watched_save)
+    key = "input" if path == "/v1/responses" else "messages"
+    payload: dict[str, Any] = {
+        "model": model,
+        "stream": stream,
+        key: [{"role": "user", "content": "hello words:3"}],
+    }
+    if path == "/v1/messages":
+        payload["max_tokens"] = 50
+    headers = {"authorization": f"Bearer {proxied.secret}", **memory_headers()}
+    with httpx.stream(
+        "POST", f"{proxied.url}{path}", json=payload, headers=headers, timeout=30
+    ) as response:
+        assert response.status_code == 200
+        if stream:
+            for line in response.iter_lines():
+                if line in ("data: [DONE]", "event: message_stop") or (
+                    '"response.completed"' in line
+                ):
+                    break
+        else:
+            response.read()
+        client_done.set()
+
+    assert saved_after_client_done == [False]
+    assert [m.role for m in stored(proxied)] == ["user", "assistant"]

@@ -127,6 +127,7 @@ class ProxyCall:
     reservation: limits.Reservation | None = None
     memory: gateway_memory.ProxyMemory | None = None
     _finished: bool = False
+    _memory_saved: bool = False
 
     async def run(self, raw_body: bytes, headers: dict[str, str]) -> Reply:
         self.outcome.thread_id = headers.get("x-thread-id")
@@ -302,6 +303,9 @@ class ProxyCall:
             self.outcome.usage = usage or records.Usage()
             if self.memory is not None:
                 self.memory.take_body(payload)
+                # Saved before the client has the answer, so its next turn
+                # (sent as soon as it has this one) finds this one.
+                await self._save_memory()
         return Reply(response.status_code, headers, payload, media_type=media)
 
     async def _relay(
@@ -317,6 +321,10 @@ class ProxyCall:
                     self.outcome.first_token_ms = self._elapsed_ms()
                 if self.memory is not None:
                     self.memory.take_event(event)
+                    if watcher.finished:
+                        # As for whole answers: saved before the client
+                        # sees the end of the stream.
+                        await self._save_memory()
                 yield event.encode()
             tail = watcher.flush()
             if tail:
@@ -359,8 +367,12 @@ class ProxyCall:
             gateway_memory.schedule_observation(self.memory)
 
     async def _save_memory(self) -> None:
-        """The new turn and the answer go to the thread; their ids to the record."""
+        """The new turn and the answer go to the thread (once); their ids to
+        the record."""
         assert self.memory is not None
+        if self._memory_saved:
+            return
+        self._memory_saved = True
         try:
             self.outcome.message_ids = await run_in_threadpool(
                 self.memory.save, self.outcome

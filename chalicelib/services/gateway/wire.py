@@ -180,6 +180,14 @@ def _id(value: Any) -> str | None:
     return found[:256] if isinstance(found, str) and found else None
 
 
+# Event types after which a stream has nothing more to say, per endpoint
+# (chat completions end with `data: [DONE]`).
+FINAL_EVENTS = {
+    "messages": ("message_stop",),
+    "responses": ("response.completed", "response.failed", "response.incomplete"),
+}
+
+
 @dataclass
 class StreamWatcher:
     """Reads each server-sent event for usage and errors as it passes."""
@@ -190,6 +198,9 @@ class StreamWatcher:
     error: str | None = None
     # The upstream's response id: chunk `id`, `response.id`, `message.id`.
     generation_id: str | None = None
+    # The format's last event has passed ([DONE], message_stop, or a
+    # response's final state).
+    finished: bool = False
     _lines: list[str] = field(default_factory=list)
 
     def feed_line(self, line: str) -> str | None:
@@ -215,7 +226,10 @@ class StreamWatcher:
 
     def _observe(self, data: str) -> bool:
         """Record usage or an error; False drops an event the client never asked for."""
-        if not data or data == "[DONE]":
+        if data == "[DONE]":
+            self.finished = True
+            return True
+        if not data:
             return True
         try:
             event = json.loads(data)
@@ -223,6 +237,8 @@ class StreamWatcher:
             return True
         if not isinstance(event, dict):
             return True
+        if event.get("type") in FINAL_EVENTS.get(self.endpoint.name, ()):
+            self.finished = True
         if isinstance(event.get("error"), dict):
             self.error = str(event["error"].get("message") or "stream error")[:500]
         if self.endpoint.name == "messages":
