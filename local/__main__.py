@@ -33,6 +33,10 @@ def main() -> int:
     return serve(args.port, args.emulator_port, Path(args.state_dir).resolve())
 
 
+# SIGINT or SIGTERM to the pid in this file stops everything, as Ctrl-C does.
+PLATFORM_PID = "platform.pid"
+
+
 def serve(port: int, emulator_port: int, state: Path) -> int:
     state.mkdir(parents=True, exist_ok=True)
     upkeep.end_stale_emulator(state)
@@ -97,6 +101,7 @@ def serve(port: int, emulator_port: int, state: Path) -> int:
         timer = upkeep.Timer(state, [schedules.sweep, schedules.check_domains])
         timer.start()
         print(f"Platform pid {os.getpid()}", flush=True)
+        (state / PLATFORM_PID).write_text(str(os.getpid()))
         _announce(port, identity, state)
         stop = threading.Event()
         signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -120,6 +125,7 @@ def serve(port: int, emulator_port: int, state: Path) -> int:
         if runtime is not None:
             runtime.stop_all()  # type: ignore[attr-defined]
         emulator.stop()
+        (state / PLATFORM_PID).unlink(missing_ok=True)
 
 
 def _announce(port: int, identity: seed.Identity, state: Path) -> None:

@@ -28,6 +28,7 @@ class RunningPlatform:
     org_id: str
     state_dir: Path
     output: list[str]
+    pid: int
 
     def env(self) -> dict[str, str]:
         return {
@@ -101,6 +102,7 @@ def local_platform(
             exports["MASTRA_ORG_ID"],
             state_dir,
             output,
+            process.pid,
         )
     finally:
         stop(process, state_dir)
