@@ -4,6 +4,7 @@ Served by the streaming app (chalicelib/streaming.py), so responses pass
 through chunk by chunk instead of being buffered by API Gateway.
 """
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 import anyio
@@ -13,6 +14,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from chalicelib.log import logger
 from chalicelib.services.gateway import keys
 from chalicelib.services.gateway.catalogue import get_catalogue
 from chalicelib.services.gateway.proxy import (
@@ -80,11 +82,30 @@ async def _authenticate(
         # A leased context answers without I/O, so it stays on the loop.
         held = keys.held_context(secret, provider)
         if held is not None:
+            if keys.lease_due(secret, provider):
+                _renew_beside(secret, provider)
             return held
         return await run_in_threadpool(keys.authenticate_key, secret, provider)
     except keys.KeyRefused as exc:
         refusal = Refusal(401, str(exc), "invalid_api_key")
         return _response(refusal_reply(endpoint, refusal, request_id))
+
+
+_renewals: set[asyncio.Task[None]] = set()
+
+
+def _renew_beside(secret: str | None, provider: str | None) -> None:
+    """Renew a key's lease in the background; this request goes on."""
+
+    async def renew() -> None:
+        try:
+            await run_in_threadpool(keys.renew_lease, secret, provider)
+        except Exception:
+            logger.exception("Gateway key lease renewal failed")
+
+    task = asyncio.get_running_loop().create_task(renew())
+    _renewals.add(task)
+    task.add_done_callback(_renewals.discard)
 
 
 def _proxy_route(name: str):  # type: ignore[no-untyped-def]

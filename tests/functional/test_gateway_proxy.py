@@ -328,6 +328,35 @@ def test_a_leased_key_is_not_read_again_on_the_next_requests(gateway):
     assert len(gateway.upstream.seen) == 3
 
 
+def test_a_key_in_use_is_renewed_beside_its_requests(gateway, monkeypatch):
+    """Past its lease's middle a request renews it in the background, so a
+    request after the first lease's end still makes no read of its own."""
+    clock = [100.0]
+    monkeypatch.setattr(keys._contexts, "_clock", lambda: clock[0])
+    assert gateway.post("/v1/chat/completions", chat("x")).status_code == 200
+    renewed = clock[0] + 0.6
+    clock[0] = renewed
+    assert gateway.post("/v1/chat/completions", chat("x")).status_code == 200
+    deadline = time.monotonic() + 30
+    while keys._contexts._renewing and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not keys._contexts._renewing
+
+    def no_reads(model: Any, **_: Any) -> None:
+        if model.name == "BatchGetItem":
+            raise AssertionError("a request read its key")
+
+    events = aws.client("dynamodb").meta.events
+    events.register("before-call.dynamodb", no_reads)
+    try:
+        clock[0] = renewed + 0.9  # the first lease ended 0.5 s ago
+        response = gateway.post("/v1/chat/completions", chat("x"))
+    finally:
+        events.unregister("before-call.dynamodb", no_reads)
+    assert response.status_code == 200
+    assert len(gateway.upstream.seen) == 3
+
+
 def test_another_secret_with_a_leased_key_id_is_refused(gateway):
     assert gateway.post("/v1/chat/completions", chat("x")).status_code == 200
     forged = gateway.secret[: gateway.secret.rindex("_") + 1] + "A" * 43

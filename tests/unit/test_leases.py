@@ -86,3 +86,35 @@ def test_the_table_stays_bounded_dropping_ended_leases_first():
     leases.keep("d", "d", leases.begin())  # full of live leases: start over
     assert leases.get("d") == "d"
     assert leases.get("a") is None
+
+
+def test_a_lease_past_its_middle_is_due_once_until_renewed():
+    clock = Clock()
+    leases = table(clock, lease=2.0)
+    leases.keep("k", "old", leases.begin())
+    clock.now += 0.9
+    assert not leases.due("k")
+    clock.now += 0.2  # past the middle
+    assert leases.due("k")
+    assert not leases.due("k")  # one renewer at a time
+    assert leases.get("k") == "old"  # still served meanwhile
+    leases.keep("k", "new", leases.begin())
+    clock.now += 0.95  # the first lease has ended, the renewed one has not
+    assert leases.get("k") == "new"
+    assert not leases.due("k")  # nor is it past its own middle yet
+    clock.now += 0.1
+    assert leases.due("k")
+
+
+def test_a_dropped_lease_is_gone_and_no_longer_due():
+    clock = Clock()
+    leases = table(clock)
+    leases.keep("k", "x", leases.begin())
+    clock.now += 0.6
+    assert leases.due("k")
+    leases.drop("k")
+    assert leases.get("k") is None
+    assert not leases.due("k")
+    leases.keep("k", "y", leases.begin())
+    clock.now += 0.6
+    assert leases.due("k")

@@ -185,12 +185,33 @@ def authenticate_key(secret: str | None, provider: str | None = None) -> KeyCont
     context = held_context(secret, provider)
     if context is not None:
         return context
-    key_id = _key_id_of(secret)
+    return _read_and_keep(_key_id_of(secret), secret, provider)
+
+
+def _read_and_keep(key_id: str, secret: str | None, provider: str | None) -> KeyContext:
     begun = _contexts.begin()
     context = _read_context(key_id, provider)
     _check_secret(context.key, secret)
     _contexts.keep((key_id, provider), context, begun)
     return context
+
+
+def lease_due(secret: str | None, provider: str | None) -> bool:
+    """Whether the caller should `renew_lease` (see LeaseTable.due)."""
+    return _contexts.due((_key_id_of(secret), provider))
+
+
+def renew_lease(secret: str | None, provider: str | None) -> None:
+    """Read a leased context again, off the request path; a key found
+    revoked or changed meanwhile loses its lease at once."""
+    key_id = _key_id_of(secret)
+    try:
+        _read_and_keep(key_id, secret, provider)
+    except KeyRefused:
+        _contexts.drop((key_id, provider))
+    except Exception:
+        _contexts.drop((key_id, provider))
+        raise
 
 
 def held_context(secret: str | None, provider: str | None) -> KeyContext | None:

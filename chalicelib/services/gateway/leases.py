@@ -47,6 +47,7 @@ class LeaseTable(Generic[T]):
         self._sleep = sleep
         self._max_held = max_held
         self._held: dict[object, _Lease[T]] = {}
+        self._renewing: set[object] = set()
         self._generation = 0
         self._lock = threading.Lock()
 
@@ -56,6 +57,29 @@ class LeaseTable(Generic[T]):
         if held is None or held.until <= self._clock():
             return None
         return held.value
+
+    def due(self, name: object) -> bool:
+        """Whether `name`'s lease is past its middle with nobody renewing it.
+
+        The one caller told True renews it (reads again and `keep`s, or
+        `drop`s it), so a value in steady use is renewed before it ends and
+        its requests never wait for the read.
+        """
+        held = self._held.get(name)
+        if held is None:
+            return False
+        with self._lock:
+            if name in self._renewing:
+                return False
+            if self._clock() < held.until - self._lease() / 2:
+                return False
+            self._renewing.add(name)
+            return True
+
+    def drop(self, name: object) -> None:
+        with self._lock:
+            self._held.pop(name, None)
+            self._renewing.discard(name)
 
     def begin(self) -> tuple[int, float]:
         """Call before reading: the generation and time the lease counts from."""
@@ -72,6 +96,7 @@ class LeaseTable(Generic[T]):
         if lease <= 0:
             return
         with self._lock:
+            self._renewing.discard(name)
             if generation != self._generation:
                 return
             if len(self._held) >= self._max_held:
@@ -92,6 +117,7 @@ class LeaseTable(Generic[T]):
         with self._lock:
             self._generation += 1
             self._held.clear()
+            self._renewing.clear()
 
     def _drop_ended(self) -> None:
         now = self._clock()
