@@ -210,6 +210,12 @@ def _scan(
         target = node.func
         if isinstance(target, ast.Attribute) and _is_call(target.value):
             _read(target.attr, node, names, reads)
+        elif any(_is_call_query(arg) for arg in node.args):
+            # A parser handed `call.query` and a tuple of the names it reads.
+            for arg in node.args:
+                value = _resolve(arg, names)
+                if isinstance(value, tuple) and all(isinstance(v, str) for v in value):
+                    reads.queries += list(value)
         elif depth and any(_is_call(arg) for arg in node.args):
             helper = _resolve(target, names)
             if callable(helper) and getattr(helper, "__module__", "").startswith(
@@ -222,6 +228,14 @@ def _scan(
 
 def _is_call(node: ast.expr) -> bool:
     return isinstance(node, ast.Name) and node.id == "call"
+
+
+def _is_call_query(node: ast.expr) -> bool:
+    return (
+        isinstance(node, ast.Attribute)
+        and _is_call(node.value)
+        and node.attr == "query"
+    )
 
 
 def _read(

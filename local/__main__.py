@@ -125,6 +125,7 @@ def serve(port: int, emulator_port: int, state: Path) -> int:
         if runtime is not None:
             runtime.stop_all()  # type: ignore[attr-defined]
         emulator.stop()
+        (state / upkeep.EMULATOR_PID).unlink(missing_ok=True)
         (state / PLATFORM_PID).unlink(missing_ok=True)
 
 

@@ -260,6 +260,7 @@ class LocalRuntime:
             if app.proxy is not None:
                 app.proxy.close()
             _kill_group(app.process)
+            (self.workdir(deploy_id) / "app.pid").unlink(missing_ok=True)
             logger.info("App stopped", deploy_id=deploy_id)
         if not keep_files and app is not None:
             shutil.rmtree(self.workdir(deploy_id) / "src", ignore_errors=True)
@@ -311,6 +312,7 @@ class LocalRuntime:
         with app.wake_lock:
             app.asleep = True
             _kill_group(app.process)
+            (self.workdir(deploy_id) / "app.pid").unlink(missing_ok=True)
         runtime_logs.append(deploy_id, "stdout", "[platform] stopped while idle")
         logger.info("App asleep", deploy_id=deploy_id)
         return True

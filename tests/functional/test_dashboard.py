@@ -74,6 +74,7 @@ def gateway(admin: Caller) -> dict[str, Any]:
             usage=records.Usage(10 * (index + 1), 5),
             latency_ms=40,
             source="platform",
+            generation_id=f"chatcmpl-dash{index}",
         )
         for index, (model, status) in enumerate([(MINI, 200), (MINI, 200), (BIG, 502)])
     ]
@@ -204,6 +205,7 @@ def test_usage_page_shows_what_the_usage_routes_answer(
     )
     assert detail.status_code == 200
     assert MINI in detail.text and "main (" in detail.text
+    assert "chatcmpl-dash0" in detail.text
 
 
 def test_usage_page_refuses_what_the_route_refuses(

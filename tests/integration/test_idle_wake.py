@@ -51,9 +51,12 @@ def test_idle_app_sleeps_and_the_next_request_wakes_it(sleepy: RunningPlatform) 
         assert status["status"] == "running", status
 
         _wait_for_line(client, project_id, "stopped while idle")
+        pid_file = sleepy.state_dir / "apps" / status["id"] / "app.pid"
+        assert not pid_file.exists(), "an asleep app left its pid file"
         woken = httpx.get(status["instanceUrl"] + "/health", timeout=60)
 
         assert woken.status_code == 200
+        assert pid_file.exists()
         after = client.get(f"/v1/server/deploys/{status['id']}").json()
         assert after["status"] == "running"
         listening = [

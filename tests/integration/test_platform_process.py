@@ -24,5 +24,6 @@ def test_sigint_to_the_pid_in_platform_pid_stops_the_platform(tmp_path: Path):
             time.sleep(0.2)
 
         assert not pid_file.exists()
+        assert not (tmp_path / "emulator.pid").exists()
         with pytest.raises(ProcessLookupError):
             os.kill(emulator, 0)

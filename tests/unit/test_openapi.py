@@ -91,3 +91,12 @@ def test_the_request_schema_is_the_handlers_body_model(
     name = create["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     token_create = schemas[name.rsplit("/", 1)[1]]
     assert token_create["required"] == ["name"]
+
+
+def test_usage_filters_are_described_as_query_parameters(
+    document: dict[str, Any],
+) -> None:
+    logs = document["paths"]["/v1/gateway/projects/{project_id}/usage/logs"]["get"]
+    names = {p["name"] for p in logs["parameters"] if p["in"] == "query"}
+    assert {"from", "to", "limit", "offset"} <= names
+    assert {"model", "status_code", "has_error", "is_stream", "thread_id"} <= names
