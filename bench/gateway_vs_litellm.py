@@ -28,11 +28,11 @@ import boto3
 import httpx
 import openai
 
+from bench.readme import write_section
 from tests.local_platform import ROOT, end_group, free_port, local_platform
 
 LITELLM = "litellm[proxy]==1.108.7"
 LITELLM_VENV = ROOT / "bench" / ".venv-litellm"
-README = ROOT / "bench" / "README.md"
 SECTION = "## Gateway vs LiteLLM"
 PROMPT = [{"role": "user", "content": "say twenty words for the benchmark"}]
 PATHS = ("direct", "gateway", "litellm")
@@ -243,17 +243,6 @@ def verdict(samples: dict[str, dict[str, list[float]]]) -> str:
     )
 
 
-def write_readme(text: str) -> None:
-    current = README.read_text()
-    start = current.find(SECTION)
-    if start < 0:
-        README.write_text(current.rstrip("\n") + "\n\n" + text)
-        return
-    end = current.find("\n## ", start + len(SECTION))
-    tail = current[end + 1 :] if end >= 0 else ""
-    README.write_text(current[:start] + text + ("\n" + tail if tail else ""))
-
-
 def report(
     samples: dict[str, dict[str, list[float]]],
     rounds: int,
@@ -396,7 +385,7 @@ def main() -> None:
     text = report(samples, args.rounds, moto, (loads[0], loads[1]))
     print(text)
     if not args.no_readme:
-        write_readme(text)
+        write_section(SECTION, text)
 
 
 def _emulator_url(output: list[str]) -> str:

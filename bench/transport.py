@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "bench" / "README.md"
 HEADING = "## API cost"
 sys.path.insert(0, str(ROOT))
+
+from bench.readme import write_section  # noqa: E402
 
 CALLS: Counter[str] = Counter()
 
@@ -259,17 +260,6 @@ def sse_delay(client: Any, caller: Any, lines: int = 20) -> list[float]:
     return delays
 
 
-def write_section(text: str) -> None:
-    current = README.read_text()
-    start = current.find(HEADING)
-    if start < 0:
-        README.write_text(current.rstrip("\n") + "\n\n" + text)
-        return
-    end = current.find("\n## ", start + len(HEADING))
-    tail = current[end + 1 :] if end >= 0 else ""
-    README.write_text(current[:start] + text + ("\n" + tail if tail else ""))
-
-
 def main() -> None:
     ours, bare = cold_import()
     with platform() as (client, caller):
@@ -305,7 +295,7 @@ def main() -> None:
         *table,
         "",
     ]
-    write_section("\n".join(lines))
+    write_section(HEADING, "\n".join(lines))
     print("\n".join(lines))
 
 

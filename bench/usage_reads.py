@@ -205,21 +205,14 @@ def _load(contexts: list[Any], count: int) -> int:
     from chalicelib.models import GatewayRequest, GatewayUsage
     from chalicelib.services.gateway import records
 
-    items = _outcomes(contexts, count)
-    totals: dict[tuple[str, str], list[int]] = {}
+    rows, totals = records.record_rows(_outcomes(contexts, count))
     with GatewayRequest.batch_write() as batch:
-        for context, outcome in items:
-            batch.save(records._record(context, outcome))
-            for counter in records.counter_keys(context, outcome):
-                total = totals.setdefault(counter, [0] * len(records.COUNTED))
-                for i, value in enumerate(records._counts(outcome)):
-                    total[i] += value
+        for row in rows:
+            batch.save(row)
+    # On an empty table the writer's ADDs amount to the sums themselves.
     with GatewayUsage.batch_write() as batch:
         for (counter_key, bucket), total in totals.items():
-            row = GatewayUsage(counter_key, bucket)
-            for name, value in zip(records.COUNTED, total, strict=True):
-                setattr(row, name, value)
-            batch.save(row)
+            batch.save(GatewayUsage(counter_key, bucket, **total))
     return len(totals)
 
 

@@ -83,23 +83,16 @@ def write_without_transactions(items: list[tuple[Any, Any]]) -> None:
     """The records and counters `records.write_many` writes, item by item.
 
     In-process moto copies every table for each transaction, which makes
-    hundreds of them too slow for a test; the keys and sums are the
-    writer's own (`_record`, `counter_keys`, `_counts`).
+    hundreds of them too slow for a test; the rows and sums are the
+    writer's own (`records.record_rows`).
     """
-    totals: dict[tuple[str, str], list[int]] = {}
+    rows, totals = records.record_rows(items)
     with GatewayRequest.batch_write() as batch:
-        for context, outcome in items:
-            batch.save(records._record(context, outcome))
-            for counter in records.counter_keys(context, outcome):
-                total = totals.setdefault(counter, [0] * len(records.COUNTED))
-                for index, value in enumerate(records._counts(outcome)):
-                    total[index] += value
+        for row in rows:
+            batch.save(row)
     for (counter_key, bucket), total in totals.items():
         GatewayUsage(counter_key, bucket).update(
-            actions=[
-                getattr(GatewayUsage, name).add(value)
-                for name, value in zip(records.COUNTED, total, strict=True)
-            ]
+            actions=[getattr(GatewayUsage, name).add(v) for name, v in total.items()]
         )
 
 

@@ -262,26 +262,32 @@ def write_many(items: list[tuple[KeyContext, Outcome]]) -> None:
         )
 
 
-def _transact(items: list[tuple[KeyContext, Outcome]]) -> None:
-    totals: dict[tuple[str, str], list[int]] = {}
+def record_rows(
+    items: list[tuple[KeyContext, Outcome]],
+) -> tuple[list[GatewayRequest], dict[tuple[str, str], dict[str, int]]]:
+    """The records for `items` and what each counter row grows by
+    ((counter key, bucket) -> {counted attribute: sum})."""
+    totals: dict[tuple[str, str], dict[str, int]] = {}
     for context, outcome in items:
-        counts = _counts(outcome)
+        counts = dict(zip(COUNTED, _counts(outcome), strict=True))
         for counter in counter_keys(context, outcome):
-            total = totals.setdefault(counter, [0] * len(COUNTED))
-            for index, value in enumerate(counts):
-                total[index] += value
+            total = totals.setdefault(counter, dict.fromkeys(COUNTED, 0))
+            for name, value in counts.items():
+                total[name] += value
+    return [_record(context, outcome) for context, outcome in items], totals
+
+
+def _transact(items: list[tuple[KeyContext, Outcome]]) -> None:
+    rows, totals = record_rows(items)
     with transaction() as tx:
-        for context, outcome in items:
-            tx.save(
-                _record(context, outcome),
-                condition=GatewayRequest.sort_key.does_not_exist(),
-            )
+        for row in rows:
+            tx.save(row, condition=GatewayRequest.sort_key.does_not_exist())
         for (counter_key, bucket), total in totals.items():
             tx.update(
                 GatewayUsage(counter_key, bucket),
                 actions=[
                     getattr(GatewayUsage, name).add(value)
-                    for name, value in zip(COUNTED, total, strict=True)
+                    for name, value in total.items()
                 ],
             )
 
