@@ -57,6 +57,10 @@ class Gateway:
                 # background writer can see a table change size; read again.
                 found = []
             if len(found) >= count:
+                # In-process moto applies a transaction item by item, so the
+                # records can show before their counters: wait until the
+                # writer's call has returned.
+                writer.flush()
                 break
             time.sleep(0.05)
         return found
